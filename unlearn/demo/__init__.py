@@ -1,0 +1,1 @@
+"""The embedded demo: an invented story world and small models trained on it."""

@@ -1,0 +1,174 @@
+"""`python -m unlearn build-demo`: rebuild the demo world, tokenizer, baseline and reference models.
+
+The baseline is trained on general + neighbour + target text; the reference with the same recipe
+and seed on general + neighbour only (the "never saw it" model unlearning is judged against).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from unlearn.demo.modeling import TinyLlamaConfig
+from unlearn.demo.train import PretrainConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL_CORPORA = {"baseline": ("general", "neighbour", "target"),
+                 "reference": ("general", "neighbour")}
+TINY_MODEL = TinyLlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                             num_attention_heads=2, num_key_value_heads=2,
+                             max_position_embeddings=256)
+
+
+@dataclass
+class BuildConfig:
+    """Everything `build-demo` does, resolved."""
+
+    out: str = str(ROOT / "assets")  # writes OUT/demo/ (world) and OUT/models/ (models)
+    seed: int = 0  # seed of the world generator, initialisation and data order
+    vocab_size: int = 4096  # BPE vocabulary size
+    models: tuple[str, ...] = ("baseline", "reference")  # which models to train
+    skip_world: bool = False  # reuse an existing OUT/demo instead of regenerating it
+    model: TinyLlamaConfig = field(default_factory=TinyLlamaConfig)
+    train: PretrainConfig = field(default_factory=PretrainConfig)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.models) - set(MODEL_CORPORA)
+        if unknown or not self.models:
+            raise ValueError(f"models must be among {sorted(MODEL_CORPORA)}, got {self.models}")
+        if self.vocab_size < 300:
+            raise ValueError(f"vocab_size must be >= 300, got {self.vocab_size}")
+
+
+def _versions() -> dict[str, str]:
+    import tokenizers
+    import torch
+    import transformers
+
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "tokenizers": tokenizers.__version__}
+
+
+def _atomic_save(model, tokenizer, dest: Path) -> None:
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    old = dest.with_name(dest.name + ".old")
+    if dest.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(dest, old)
+    os.replace(tmp, dest)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def build(cfg: BuildConfig, progress: bool = True) -> dict:
+    """Run the whole build; returns the manifest (also written to OUT/models/manifest.json)."""
+    from tqdm.auto import tqdm
+    from transformers import AutoTokenizer
+
+    from unlearn.demo.generate import generate_world
+    from unlearn.demo.modeling import build_model
+    from unlearn.demo.tokenizer import train_bpe_tokenizer
+    from unlearn.demo.train import pack_documents, pretrain, split_documents
+
+    out = Path(cfg.out)
+    world_dir, models_dir = out / "demo", out / "models"
+    models_dir.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    world = None
+    if not cfg.skip_world:
+        world = generate_world(world_dir, seed=cfg.seed)
+    timings["world"] = round(time.perf_counter() - t, 2)
+    corpora = {name: (world_dir / f"{name}.txt").read_text(encoding="utf-8")
+               for name in ("general", "neighbour", "target")}
+
+    t = time.perf_counter()
+    tok_dir = models_dir / "tokenizer"
+    train_bpe_tokenizer(corpora.values(), vocab_size=cfg.vocab_size, out_dir=tok_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tok_dir)
+    timings["tokenizer"] = round(time.perf_counter() - t, 2)
+
+    results: dict[str, dict] = {}
+    for name in cfg.models:
+        t = time.perf_counter()
+        docs = [d for c in MODEL_CORPORA[name] for d in split_documents(corpora[c])]
+        blocks = pack_documents(docs, tokenizer, cfg.train.seq_len)
+        model = build_model(cfg.model, tokenizer, seed=cfg.seed)
+        bar = tqdm(desc=f"train {name}", unit="step", disable=not progress, file=sys.stderr)
+
+        def on_progress(info: dict, bar=bar) -> None:
+            bar.total = info["total"]
+            bar.set_postfix(loss=f"{info['loss']:.3f}")
+            bar.update(1)
+
+        summary = pretrain(model, blocks, cfg.train, on_progress=on_progress)
+        bar.close()
+        _atomic_save(model, tokenizer, models_dir / name)
+        summary["corpora"] = list(MODEL_CORPORA[name])
+        summary["parameters"] = sum(p.numel() for p in model.parameters())
+        results[name] = summary
+        timings[f"train_{name}"] = round(time.perf_counter() - t, 2)
+
+    manifest = {"seed": cfg.seed, "config": asdict(cfg), "versions": _versions(),
+                "timings_seconds": timings, "world": world, "models": results,
+                "tokens": {c: len(tokenizer(corpora[c])["input_ids"]) for c in corpora},
+                "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    tmp = models_dir / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    os.replace(tmp, models_dir / "manifest.json")
+    return manifest
+
+
+def parse_args(argv: list[str] | None) -> BuildConfig:
+    p = argparse.ArgumentParser(prog="python -m unlearn build-demo", description=__doc__)
+    p.add_argument("--out", default=str(ROOT / "assets"), help="output root (default: assets/)")
+    p.add_argument("--seed", type=int, default=0, help="seed for world, init and data order")
+    p.add_argument("--vocab-size", type=int, default=4096)
+    p.add_argument("--epochs", type=float, default=PretrainConfig.epochs)
+    p.add_argument("--max-steps", type=int, default=None, help="cap optimizer steps per model")
+    p.add_argument("--batch-size", type=int, default=PretrainConfig.batch_size)
+    p.add_argument("--seq-len", type=int, default=PretrainConfig.seq_len)
+    p.add_argument("--lr", type=float, default=PretrainConfig.lr)
+    p.add_argument("--only", choices=sorted(MODEL_CORPORA), action="append",
+                   help="train only this model (repeatable)")
+    p.add_argument("--skip-world", action="store_true", help="reuse OUT/demo as it is")
+    p.add_argument("--tiny", action="store_true",
+                   help="tiny model and vocab (a smoke test of the whole command)")
+    args = p.parse_args(argv)
+    try:
+        train = PretrainConfig(epochs=args.epochs, seq_len=args.seq_len,
+                               batch_size=args.batch_size, lr=args.lr,
+                               max_steps=args.max_steps, seed=args.seed,
+                               warmup_steps=2 if args.tiny else PretrainConfig.warmup_steps)
+        return BuildConfig(out=args.out, seed=args.seed,
+                           vocab_size=512 if args.tiny else args.vocab_size,
+                           models=tuple(args.only or MODEL_CORPORA), skip_world=args.skip_world,
+                           model=TINY_MODEL if args.tiny else TinyLlamaConfig(), train=train)
+    except ValueError as exc:
+        p.error(str(exc))
+        raise  # unreachable: p.error exits
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = parse_args(argv)
+    if cfg.skip_world and not (Path(cfg.out) / "demo" / "target.txt").exists():
+        print(f"error: --skip-world but {cfg.out}/demo/target.txt does not exist", file=sys.stderr)
+        return 2
+    manifest = build(cfg)
+    print(json.dumps({"timings_seconds": manifest["timings_seconds"],
+                      "models": {k: {"final_loss": v["final_loss"], "steps": v["steps"]}
+                                 for k, v in manifest["models"].items()}}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""One way to load a causal LM and its tokenizer: local path or hub id, device, dtype, quant."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+QUANTIZATIONS = ("none", "8bit", "4bit")
+DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16,
+          "float16": torch.float16}
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded; the message says why in words a user can act on."""
+
+
+@dataclass
+class LoadConfig:
+    """How to load a model."""
+
+    name_or_path: str  # local folder (save_pretrained layout) or a hub id like "org/name"
+    device: str = "cpu"  # "cpu", "cuda", "cuda:0"...; never guessed from torch.cuda
+    dtype: str = "auto"  # "auto" (checkpoint dtype), "float32", "bfloat16", "float16"
+    quantization: str = "none"  # "none", "8bit", "4bit" (bitsandbytes)
+
+    def __post_init__(self) -> None:
+        if not self.name_or_path or not str(self.name_or_path).strip():
+            raise ValueError("model path or hub id is empty")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
+        if self.quantization not in QUANTIZATIONS:
+            raise ValueError(f"quantization must be one of {QUANTIZATIONS}, "
+                             f"got {self.quantization!r}")
+        if self.device.split(":")[0] not in ("cpu", "cuda", "mps", "xpu"):
+            raise ValueError(f"unknown device {self.device!r}")
+
+
+def _looks_local(name: str) -> bool:
+    return Path(name).expanduser().exists() or name.startswith((".", "/", "~"))
+
+
+def quantization_config(quantization: str, compute_dtype: torch.dtype = torch.float32):
+    """A `BitsAndBytesConfig` for "8bit" / "4bit" (NF4, double quant), or None."""
+    if quantization == "none":
+        return None
+    from transformers import BitsAndBytesConfig
+
+    if quantization == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                              bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=compute_dtype)
+
+
+def load_tokenizer(name_or_path: str):
+    """Load a tokenizer; give it a pad token (EOS) when it has none."""
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(name_or_path)
+    except OSError as exc:
+        raise ModelLoadError(_explain(name_or_path, exc)) from exc
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def _explain(name: str, exc: Exception) -> str:
+    if _looks_local(name):
+        return f"cannot load model from local path {name!r}: {exc}"
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    hint = ("HF_HUB_OFFLINE=1 is set and the model is not in the local cache"
+            if offline else "the hub cannot be reached or the id is wrong/gated")
+    return (f"cannot load hub model {name!r}: {hint}. Download it first "
+            f"(huggingface-cli download {name}) or pass a local path. ({type(exc).__name__})")
+
+
+def load_model(name_or_path: str | LoadConfig, device: str = "cpu", dtype: str = "auto",
+               quantization: str = "none"):
+    """Load `(model, tokenizer)` in eval mode.
+
+    `name_or_path` is a local `save_pretrained` folder or a hub id. Quantized models are placed
+    with `device_map` on `device`; others are moved there. Raises `ModelLoadError` with an
+    actionable message when the files cannot be found or fetched.
+    """
+    from transformers import AutoModelForCausalLM
+
+    cfg = (name_or_path if isinstance(name_or_path, LoadConfig)
+           else LoadConfig(str(name_or_path), device, dtype, quantization))
+    tok = load_tokenizer(cfg.name_or_path)
+    torch_dtype = DTYPES[cfg.dtype]
+    kwargs: dict = {"dtype": torch_dtype}
+    qconf = quantization_config(
+        cfg.quantization,
+        torch.float32 if torch_dtype == "auto" else torch_dtype)
+    if qconf is not None:
+        kwargs["quantization_config"] = qconf
+        kwargs["device_map"] = {"": cfg.device}
+    try:
+        model = AutoModelForCausalLM.from_pretrained(cfg.name_or_path, **kwargs)
+    except OSError as exc:
+        raise ModelLoadError(_explain(cfg.name_or_path, exc)) from exc
+    if qconf is None:
+        model.to(cfg.device)
+    model.eval()
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tok.pad_token_id
+    return model, tok
