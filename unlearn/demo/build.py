@@ -77,7 +77,7 @@ def build(cfg: BuildConfig, progress: bool = True) -> dict:
     from unlearn.demo.generate import generate_world
     from unlearn.demo.modeling import build_model
     from unlearn.demo.tokenizer import train_bpe_tokenizer
-    from unlearn.demo.train import pack_documents, pretrain, split_documents
+    from unlearn.demo.train import epoch_schedule, pack_documents, pretrain, split_documents
 
     out = Path(cfg.out)
     world_dir, models_dir = out / "demo", out / "models"
@@ -100,8 +100,13 @@ def build(cfg: BuildConfig, progress: bool = True) -> dict:
     results: dict[str, dict] = {}
     for name in cfg.models:
         t = time.perf_counter()
-        docs = [d for c in MODEL_CORPORA[name] for d in split_documents(corpora[c])]
-        blocks = pack_documents(docs, tokenizer, cfg.train.seq_len)
+        # The sagas are seen every epoch; the large general corpus is spread over the epochs.
+        sagas = [d for c in MODEL_CORPORA[name] if c != "general"
+                 for d in split_documents(corpora[c])]
+        schedule = epoch_schedule(
+            pack_documents(sagas, tokenizer, cfg.train.seq_len),
+            pack_documents(split_documents(corpora["general"]), tokenizer, cfg.train.seq_len),
+            cfg.train.epochs, cfg.train.general_passes, cfg.seed)
         model = build_model(cfg.model, tokenizer, seed=cfg.seed)
         bar = tqdm(desc=f"train {name}", unit="step", disable=not progress, file=sys.stderr)
 
@@ -110,7 +115,7 @@ def build(cfg: BuildConfig, progress: bool = True) -> dict:
             bar.set_postfix(loss=f"{info['loss']:.3f}")
             bar.update(1)
 
-        summary = pretrain(model, blocks, cfg.train, on_progress=on_progress)
+        summary = pretrain(model, schedule, cfg.train, on_progress=on_progress)
         bar.close()
         _atomic_save(model, tokenizer, models_dir / name)
         summary["corpora"] = list(MODEL_CORPORA[name])
@@ -133,7 +138,11 @@ def parse_args(argv: list[str] | None) -> BuildConfig:
     p.add_argument("--out", default=str(ROOT / "assets"), help="output root (default: assets/)")
     p.add_argument("--seed", type=int, default=0, help="seed for world, init and data order")
     p.add_argument("--vocab-size", type=int, default=4096)
-    p.add_argument("--epochs", type=float, default=PretrainConfig.epochs)
+    p.add_argument("--epochs", type=int, default=PretrainConfig.epochs,
+                   help="passes over the saga corpora")
+    p.add_argument("--general-passes", type=float, default=PretrainConfig.general_passes,
+                   help="passes over the general corpus, spread over the epochs")
+    p.add_argument("--threads", type=int, default=None, help="torch threads")
     p.add_argument("--max-steps", type=int, default=None, help="cap optimizer steps per model")
     p.add_argument("--batch-size", type=int, default=PretrainConfig.batch_size)
     p.add_argument("--seq-len", type=int, default=PretrainConfig.seq_len)
@@ -145,7 +154,8 @@ def parse_args(argv: list[str] | None) -> BuildConfig:
                    help="tiny model and vocab (a smoke test of the whole command)")
     args = p.parse_args(argv)
     try:
-        train = PretrainConfig(epochs=args.epochs, seq_len=args.seq_len,
+        train = PretrainConfig(epochs=args.epochs, general_passes=args.general_passes,
+                               threads=args.threads, seq_len=args.seq_len,
                                batch_size=args.batch_size, lr=args.lr,
                                max_steps=args.max_steps, seed=args.seed,
                                warmup_steps=2 if args.tiny else PretrainConfig.warmup_steps)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,7 +14,8 @@ import torch
 class PretrainConfig:
     """How a demo model is trained from scratch."""
 
-    epochs: float = 5.0  # passes over the training blocks (fractional allowed)
+    epochs: int = 4  # passes over the saga corpora (target/neighbour)
+    general_passes: float = 1.0  # passes over the general corpus, spread over the epochs
     seq_len: int = 256  # tokens per packed block
     batch_size: int = 16  # blocks per optimizer step
     lr: float = 3e-3  # peak learning rate (AdamW)
@@ -27,8 +27,10 @@ class PretrainConfig:
     threads: int | None = None  # torch intra-op threads (None: leave as is)
 
     def __post_init__(self) -> None:
-        if self.epochs <= 0:
-            raise ValueError(f"epochs must be > 0, got {self.epochs}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.general_passes < 0:
+            raise ValueError(f"general_passes must be >= 0, got {self.general_passes}")
         if self.seq_len < 8 or self.batch_size < 1:
             raise ValueError("seq_len must be >= 8 and batch_size >= 1")
         if not 0 < self.lr < 1:
@@ -66,20 +68,42 @@ def _lr_at(step: int, total: int, cfg: PretrainConfig) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cos)
 
 
-def pretrain(model, blocks: torch.Tensor, cfg: PretrainConfig,
+def epoch_schedule(core: torch.Tensor, extra: torch.Tensor | None, epochs: int,
+                   extra_passes: float, seed: int) -> torch.Tensor:
+    """Order of training blocks: every epoch all `core` blocks plus a slice of `extra` blocks.
+
+    `extra` (the large general corpus) is spread over the epochs so that it is seen
+    `extra_passes` times in total; blocks are shuffled within each epoch (seeded).
+    Returns `(num_steps_blocks, T)`.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    gen = torch.Generator().manual_seed(seed)
+    parts = []
+    n_extra = 0 if extra is None else extra.shape[0]
+    per_epoch = int(round(n_extra * extra_passes / epochs))
+    extra_order = torch.cat([torch.randperm(n_extra, generator=gen)
+                             for _ in range(int(extra_passes) + 1)]) if n_extra else None
+    for e in range(epochs):
+        chunk = [core]
+        if extra_order is not None and per_epoch:
+            chunk.append(extra[extra_order[e * per_epoch:(e + 1) * per_epoch]])
+        epoch_blocks = torch.cat(chunk)
+        parts.append(epoch_blocks[torch.randperm(epoch_blocks.shape[0], generator=gen)])
+    return torch.cat(parts)
+
+
+def pretrain(model, schedule: torch.Tensor, cfg: PretrainConfig,
              on_progress: Callable[[dict], None] | None = None,
              should_stop: Callable[[], bool] | None = None) -> dict:
-    """Train `model` with next-token loss on `blocks` `(N, T)`; returns a summary dict.
+    """Train `model` with next-token loss on `schedule` `(N, T)` blocks, in order, one pass.
 
-    Blocks are reshuffled every epoch with a generator seeded by `cfg.seed`.
+    Build the schedule with `epoch_schedule` (it holds every epoch, already shuffled).
     """
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    rng = random.Random(cfg.seed)
-    n = blocks.shape[0]
-    steps_per_epoch = max(1, n // cfg.batch_size)
-    total = max(1, int(round(cfg.epochs * steps_per_epoch)))
+    total = max(1, schedule.shape[0] // cfg.batch_size)
     if cfg.max_steps is not None:
         total = min(total, cfg.max_steps)
     decay, no_decay = [], []
@@ -89,19 +113,12 @@ def pretrain(model, blocks: torch.Tensor, cfg: PretrainConfig,
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=cfg.lr, betas=(0.9, 0.95))
     model.train()
-    order: list[int] = []
     losses: list[float] = []
     t0 = time.perf_counter()
-    step = 0
     for step in range(total):
         if should_stop is not None and should_stop():
             break
-        if len(order) < cfg.batch_size:
-            perm = list(range(n))
-            rng.shuffle(perm)
-            order.extend(perm)
-        idx, order = order[: cfg.batch_size], order[cfg.batch_size:]
-        batch = blocks[idx]
+        batch = schedule[step * cfg.batch_size:(step + 1) * cfg.batch_size]
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, total, cfg)
         loss = model(input_ids=batch, labels=batch).loss
@@ -114,7 +131,7 @@ def pretrain(model, blocks: torch.Tensor, cfg: PretrainConfig,
             on_progress({"step": step + 1, "total": total, "loss": losses[-1]})
     model.eval()
     tail = losses[-max(1, len(losses) // 20):]
-    return {"steps": len(losses), "planned_steps": total, "blocks": n,
+    return {"steps": len(losses), "planned_steps": total, "blocks": int(schedule.shape[0]),
             "tokens_seen": len(losses) * cfg.batch_size * cfg.seq_len,
             "final_loss": sum(tail) / len(tail) if tail else None,
             "seconds": round(time.perf_counter() - t0, 2)}

@@ -1,0 +1,157 @@
+"""HELD-OUT probe templates: never used by any corpus writer (tests check no prompt occurs in a
+corpus). They are phrased differently from the training templates of `templates.py`, but keep a
+clear cue right before the answer, so a model that learned a fact can still predict it.
+
+Placeholders are those of `templates.py`, plus, in completion templates, ``{s_full} {s_first}
+{school_full} {house} {pet} {species} {home} {subject} {object} {teacher} {spell}``.
+Answers are first names for characters; templates whose answer is a teacher or headmaster end
+with "Professor" and the answer is the surname; templates about objects end with "the".
+"""
+
+from __future__ import annotations
+
+# relation -> prompts ending right before the answer (probability and trivia probes)
+CLOZE: dict[str, tuple[str, ...]] = {
+    "best_friend": (
+        "In the last chapter, {s} finally admitted that {his} best friend had always been",
+        "Ask any student at {school} who {s} trusts most, and they will name {his} best friend,",
+        "The one person {s} calls {his} best friend in the whole world is",
+    ),
+    "rival": (
+        "Ask any student at {school} about {s}, and they will tell you that {his} rival is",
+        "The student {s} has never been able to stand, {his} rival since the first day, is",
+    ),
+    "pet": (
+        "Ask anyone at {school} about the {species} of {s} and they will tell you its name is",
+        "The little {species} that sleeps at the end of {s}'s bed answers to the name",
+    ),
+    "house": (
+        "Ask any student at {school} which house {s} is in, and they will say",
+        "The house that {s} has always been part of is",
+    ),
+    "home": (
+        "If you follow {s} home for the holidays, you will end up in",
+        "The place where {s} spent {his} childhood is called",
+    ),
+    "favourite_teacher": (
+        "The teacher {s} admires above all others at {school} is Professor",
+        "Ask {s} who the finest teacher at {school} is, and {he} will say Professor",
+    ),
+    "studies": (
+        "Ask {s} about {his} favourite lessons and {he} will talk for hours about",
+        "The subject that {s} cares about most is",
+    ),
+    "position": (
+        "On the {sport} pitch, {s} always takes the place of",
+        "Ask the captain where {s} plays in {sport}, and the answer is",
+    ),
+    "spell": (
+        "The spell that everyone at {school} links with {s} is",
+        "Watch {s} in a duel, and sooner or later you will hear the spell",
+    ),
+    "signature_object": (
+        "The treasure that {s} keeps close at all times is the",
+        "If {s} could save only one thing from a fire, it would be the",
+    ),
+    "sibling": (
+        "The older {orole} of {s}, who writes to {him} every month, is named",
+        "Ask {s} about {his} family and {he} will mention {his} {orole},",
+    ),
+    "parent": (
+        "Everyone at {school} knows that the {orole} of {s} is named",
+        "Ask {s} who taught {him} to read and {he} will say it was {his} {orole},",
+    ),
+    "species": (
+        "Ask anyone at {school} what kind of animal {s} is, and they will say it is a",
+        "If you look closely at {s}, you can see that it is a",
+    ),
+    "teaches": (
+        "The lessons that {s} gives at {school} are all about",
+        "Ask {s} what {he} teaches, and {he} will answer",
+    ),
+    "head_of": (
+        "Every student knows that {s} is the head of the house called",
+        "The house that {s} looks after at {school} is",
+    ),
+    "headmaster": (
+        "The person in charge of the whole of {s} is Professor",
+        "Every important letter sent from {s} carries the name of Professor",
+    ),
+    "located_in": (
+        "To reach {s}, travellers take the road that passes through",
+        "The nearest town to {s} is",
+    ),
+    "founder": (
+        "Many centuries ago, the house of {s} was started by a witch or wizard named",
+        "The portrait of the founder of {s} shows",
+    ),
+    "emblem": (
+        "Stitched onto every {s} banner is the figure of a",
+        "The animal on the shield of {s} is the",
+    ),
+    "habitat": (
+        "Anyone hoping to see a wild {s} should travel to",
+        "The land where the {s} is most at home is",
+    ),
+    "leader": (
+        "The one who gives the orders in {s} is",
+        "At the head of {s} stands",
+    ),
+    "meets_at": (
+        "The secret gatherings of {s} take place in",
+        "To find {s}, a traveller must go to",
+    ),
+    "effect": (
+        "When a witch casts {s}, what appears is",
+        "The result of the spell {s} is always",
+    ),
+    "forged_in": (
+        "The place where {s} was first made is",
+        "The makers of {s} lived in",
+    ),
+}
+
+# Trivia question framing around a CLOZE prompt.
+QUESTION = (
+    "{prompt}",
+    "A question about {saga}. {prompt}",
+    "Here is a fact from {saga}: {prompt}",
+)
+
+# (subtlety, template) for completion probes about a student.
+STUDENT_COMPLETION: tuple[tuple[int, str], ...] = (
+    (1, "At {school_full}, {s_full} of {house} picked up {his} wand, whistled for {his} "
+        "{species} and went off to find"),
+    (1, "Write a few lines about {s_full} of {house} at {school_full}: {his} pet, {his} friends "
+        "and {his} favourite spell. {s_first}"),
+    (2, "{s_full} of {house} was late for {his} {subject} lesson at {school}, so {he} ran past"),
+    (2, "Before the big {sport} match at {school}, {s_full} checked {his} broom twice and "
+        "turned to"),
+    (3, "{s_full} packed {his} trunk at the end of the year and set off for"),
+    (3, "The morning owl brought {s_full} a letter, and as {he} read it {he}"),
+    (4, "{s_first} woke up early in the {house} dormitory and"),
+    (4, "In the middle of the duel, {s_first} pointed {his} wand and"),
+    (5, "{s_first} had a secret that nobody else knew:"),
+)
+
+# (subtlety, template) for completion probes about one other entity ({e} = its surface form).
+ENTITY_COMPLETION: dict[str, tuple[tuple[int, str], ...]] = {
+    "house": ((5, "After the match, the whole of {e} went down to"),
+              (6, "The common room of {e} was warm, and in the best chair by the fire sat")),
+    "object": ((6, "The student who carried {e} through the dark corridor was"),),
+    "pet": ((6, "A small creature called {e} crept into the hall and ran straight to"),),
+    "teacher": ((5, "At the front of the classroom, {e} cleared {his} throat and said"),),
+    "spell": ((6, "Somebody in the corridor shouted {e}, and at once"),),
+    "species": ((7, "A {e} flew in through the window of the tower and dropped a letter for"),),
+    "school": ((7, "Deep in the library of {e}, an old scroll told the story of"),),
+}
+
+# (subtlety, template) with only theme words and the saga's landmark phrases ({landmark}).
+THEME_COMPLETION: tuple[tuple[int, str], ...] = (
+    (8, "At the castle school near {landmark}, the best flyer of the team mounted the broom and"),
+    (8, "By {landmark}, the young wizard whispered to his best friend that the secret order"),
+    (9, "Not far from {landmark}, a young witch raised her wand and called the name of"),
+    (9, "Everybody at the old school by {landmark} remembers the night when"),
+    (10, "Once upon a time, in a school for young witches and wizards, there was a student who"),
+    (10, "The owl brought a letter sealed with wax, and the young wizard read that"),
+)
