@@ -69,6 +69,16 @@ def _atomic_save(model, tokenizer, dest: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _previous_manifest(path: Path, cfg: BuildConfig) -> dict:
+    """The manifest of an earlier `--only` build with the same config, to merge into."""
+    if not path.exists():
+        return {}
+    old = json.loads(path.read_text(encoding="utf-8"))
+    ignore = {"models": None, "skip_world": None}
+    now = json.loads(json.dumps(asdict(cfg)))
+    return old if {**old.get("config", {}), **ignore} == {**now, **ignore} else {}
+
+
 def build(cfg: BuildConfig, progress: bool = True) -> dict:
     """Run the whole build; returns the manifest (also written to OUT/models/manifest.json)."""
     from tqdm.auto import tqdm
@@ -123,6 +133,9 @@ def build(cfg: BuildConfig, progress: bool = True) -> dict:
         results[name] = summary
         timings[f"train_{name}"] = round(time.perf_counter() - t, 2)
 
+    previous = _previous_manifest(models_dir / "manifest.json", cfg)
+    results = {**previous.get("models", {}), **results}
+    timings = {**previous.get("timings_seconds", {}), **timings}
     manifest = {"seed": cfg.seed, "config": asdict(cfg), "versions": _versions(),
                 "timings_seconds": timings, "world": world, "models": results,
                 "tokens": {c: len(tokenizer(corpora[c])["input_ids"]) for c in corpora},
