@@ -64,9 +64,24 @@ def tiny_model(tiny_model_dir):
     return load_model(str(tiny_model_dir))
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+
+
 def demo_model_dir(name: str) -> Path:
-    """Path of a committed demo model; skips the test with a reason when it is absent."""
+    """Path of a committed demo model. The models are part of the repository, so a missing one
+    fails the test (rebuild: `python -m unlearn build-demo`, see the README)."""
     path = ASSETS / "models" / name
     if not (path / "config.json").exists():
-        pytest.skip(f"demo model {name!r} not built (python -m unlearn build-demo)")
+        pytest.fail(f"demo model {name!r} missing under {path.parent} "
+                    "(python -m unlearn build-demo rebuilds it)")
     return path
+
+
+def require_chromium() -> None:
+    """Skip a browser test when Chromium is absent - except in CI, where that is a failure."""
+    if CHROMIUM.exists():
+        return
+    message = "/usr/bin/chromium is absent (apt-get install chromium; .ci/run installs it)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)

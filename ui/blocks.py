@@ -1,0 +1,79 @@
+"""`build_ui(config) -> gr.Blocks`: the whole app, one tab module per tab."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+import gradio as gr
+
+from ui.config import AppConfig
+from ui.state import AppContext
+from ui.store import ModelStore, start_models
+
+log = logging.getLogger("app")
+TITLE = "Who's Harry Potter: unlearning demo and audits"
+CSS = """
+#notices {border-left: 4px solid #d97706; padding-left: .75em}
+.pane textarea {font-family: ui-monospace, monospace}
+"""
+THEME = "soft"
+TAB_NAMES = ("Side by side", "Completion probes", "Token probabilities", "Anchored terms",
+             "Finetune", "Report")
+
+
+def make_context(config: AppConfig) -> AppContext:
+    """Load the start-up models into a fresh store; failures become notices."""
+    store = ModelStore(**config.load_kwargs())
+    startup = start_models(config, store)
+    for notice in startup.notices:
+        log.warning("%s", notice)
+    return AppContext(config=config, store=store, startup=startup)
+
+
+def build_ui(config: AppConfig, ctx: AppContext | None = None) -> gr.Blocks:
+    """The app's Blocks. `demo.whp` holds the context and every tab object (for tests)."""
+    from ui.jobs import FinetuneJob
+    from ui.tab_anchors import AnchorsTab
+    from ui.tab_finetune import FinetuneTab
+    from ui.tab_probes import ProbesTab
+    from ui.tab_report import ReportTab
+    from ui.tab_side_by_side import SideBySideTab
+    from ui.tab_tokens import TokensTab
+
+    ctx = ctx or make_context(config)
+    if ctx.job is None:
+        ctx.job = FinetuneJob(ctx.runs_dir)
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(f"## {TITLE}\nOriginal model on the left, unlearned model on the right. "
+                    "Every tab works on the models loaded here.")
+        gr.Markdown("\n".join(f"- {n}" for n in ctx.startup.notices), elem_id="notices",
+                    visible=bool(ctx.startup.notices))
+        state = gr.State(lambda: ctx.new_session())  # a function: deep-copied as itself
+        tabs = SimpleNamespace(ctx=ctx, state=state)
+        with gr.Tabs():
+            with gr.Tab(TAB_NAMES[0], id="side-by-side"):
+                tabs.side_by_side = SideBySideTab(ctx, state)
+            with gr.Tab(TAB_NAMES[1], id="probes"):
+                tabs.probes = ProbesTab(ctx, state)
+            with gr.Tab(TAB_NAMES[2], id="tokens"):
+                tabs.tokens = TokensTab(ctx, state)
+            with gr.Tab(TAB_NAMES[3], id="anchors"):
+                tabs.anchors = AnchorsTab(ctx, state)
+            with gr.Tab(TAB_NAMES[4], id="finetune"):
+                tabs.finetune = FinetuneTab(ctx, state, tabs)
+            with gr.Tab(TAB_NAMES[5], id="report"):
+                tabs.report = ReportTab(ctx, state)
+            # Later issues add "Adversarial audits" and "In-context unlearning" tabs here.
+    demo.whp = tabs
+    return demo
+
+
+def launch(demo: gr.Blocks, config: AppConfig, **kwargs) -> None:
+    """Queue and launch locally; never opens a share link."""
+    demo.queue(default_concurrency_limit=1)
+    ctx = demo.whp.ctx
+    ctx.runs_dir.mkdir(parents=True, exist_ok=True)
+    demo.launch(server_name=config.host, server_port=config.port, share=False,
+                theme=THEME, css=CSS, show_error=True,
+                allowed_paths=[str(ctx.work_dir), str(ctx.runs_dir.resolve())], **kwargs)

@@ -1,0 +1,211 @@
+"""Stream two (or more) models at once: one generate thread per model, all feeding one queue.
+
+Generic (no gradio), so it is testable and benchmarkable on its own. The consumer yields the
+texts of every pane as soon as any model produced tokens, so a slow model never holds a fast one
+back; a `threading.Event` stops every generate call at its next step (Stop button, closed client).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+MODES = ("completion", "chat")
+
+
+@dataclass
+class GenerationSettings:
+    """Sampling settings shared by both panes."""
+
+    max_new_tokens: int = 48  # tokens generated per pane
+    min_new_tokens: int = 0  # EOS is suppressed before this many tokens
+    temperature: float = 0.8  # 0 = greedy
+    top_p: float = 0.95  # nucleus sampling mass
+    top_k: int = 0  # 0 = off
+    repetition_penalty: float = 1.0  # 1 = off
+    seed: int | None = 0  # None = not reseeded (threads share torch's global RNG)
+    mode: str = "completion"  # "completion" (continue the text) or "chat" (template applied)
+    chat_template: str = "auto"  # auto (tokenizer's own, else plain) / llama2 / plain / none
+    system_prompt: str = ""  # chat mode only
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+
+    def generate_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for `model.generate`."""
+        kw: dict[str, Any] = {"max_new_tokens": int(self.max_new_tokens)}
+        if self.min_new_tokens:
+            kw["min_new_tokens"] = min(int(self.min_new_tokens), int(self.max_new_tokens))
+        if self.temperature > 0:
+            kw.update(do_sample=True, temperature=float(self.temperature),
+                      top_p=float(self.top_p), top_k=int(self.top_k))
+        else:
+            kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if self.repetition_penalty != 1.0:
+            kw["repetition_penalty"] = float(self.repetition_penalty)
+        return kw
+
+
+def format_prompt(tokenizer, prompt: str, settings: GenerationSettings) -> tuple[str, bool]:
+    """`(text, add_special_tokens)`: the prompt as the model should see it in this mode."""
+    if settings.mode == "completion" or settings.chat_template == "none":
+        return prompt, True
+    template = settings.chat_template
+    system = settings.system_prompt.strip()
+    if template == "auto":
+        if getattr(tokenizer, "chat_template", None):
+            messages = ([{"role": "system", "content": system}] if system else [])
+            messages.append({"role": "user", "content": prompt})
+            text = tokenizer.apply_chat_template(messages, tokenize=False,
+                                                 add_generation_prompt=True)
+            return text, False  # the template writes BOS itself
+        template = "plain"
+    if template == "llama2":
+        sys_block = f"<<SYS>>\n{system}\n<</SYS>>\n\n" if system else ""
+        return f"[INST] {sys_block}{prompt.strip()} [/INST]", True
+    head = f"{system}\n\n" if system else ""
+    return f"{head}User: {prompt.strip()}\nAssistant:", True
+
+
+def encode_prompt(tokenizer, prompt: str, settings: GenerationSettings, device) -> dict:
+    """Tokenized prompt (batch of one) on `device`."""
+    text, special = format_prompt(tokenizer, prompt, settings)
+    enc = tokenizer(text, return_tensors="pt", add_special_tokens=special)
+    return {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+
+
+class CancelCriteria(StoppingCriteria):
+    """Stops generation at the next step once `cancel` is set."""
+
+    def __init__(self, cancel: threading.Event):
+        self.cancel = cancel
+
+    def __call__(self, input_ids: torch.Tensor, scores, **kwargs) -> torch.Tensor:
+        return torch.full((input_ids.shape[0],), self.cancel.is_set(), dtype=torch.bool,
+                          device=input_ids.device)
+
+
+@dataclass
+class StreamStats:
+    """Timings of one side-by-side stream, seconds from its start (filled while streaming)."""
+
+    first_token_s: list[float | None] = field(default_factory=list)
+    end_s: list[float | None] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)
+    errors: list[str | None] = field(default_factory=list)
+
+
+class _PaneStreamer(TextIteratorStreamer):
+    """A TextIteratorStreamer that pushes `(pane, text)` into a queue shared by all panes."""
+
+    def __init__(self, tokenizer, pane: int, out: queue.Queue, stats: StreamStats, t0: float):
+        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        self.pane, self.out, self.stats, self.t0 = pane, out, stats, t0
+
+    def put(self, value: torch.Tensor) -> None:
+        if not (self.skip_prompt and self.next_tokens_are_prompt):
+            if self.stats.first_token_s[self.pane] is None:
+                self.stats.first_token_s[self.pane] = time.perf_counter() - self.t0
+            self.stats.tokens[self.pane] += int(value.numel())
+        super().put(value)
+
+    def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+        if text:
+            self.out.put((self.pane, text))
+
+
+_DONE = object()
+
+
+def _run_generate(model, tokenizer, prompt, settings, cancel, pane, out, stats, t0,
+                  threads) -> None:
+    # the CPU's intra-op threads are shared out between the panes (a per-thread setting), so
+    # two generate calls do not oversubscribe the cores
+    torch.set_num_threads(threads)
+    try:
+        inputs = encode_prompt(tokenizer, prompt, settings, model.device)
+        streamer = _PaneStreamer(tokenizer, pane, out, stats, t0)
+        model.generate(**inputs, **settings.generate_kwargs(), streamer=streamer,
+                       stopping_criteria=StoppingCriteriaList([CancelCriteria(cancel)]),
+                       pad_token_id=tokenizer.pad_token_id)
+    except Exception as exc:  # noqa: BLE001 - reported in the pane, the other pane goes on
+        stats.errors[pane] = f"{type(exc).__name__}: {exc}"
+        out.put((pane, exc))
+    finally:
+        stats.end_s[pane] = time.perf_counter() - t0
+        out.put((pane, _DONE))
+
+
+def stream_side_by_side(models: Sequence[tuple[Any, Any]], prompt: str,
+                        settings: GenerationSettings | Sequence[GenerationSettings],
+                        cancel: threading.Event, stats: StreamStats | None = None,
+                        ) -> Iterator[tuple[str, ...]]:
+    """Generate from every `(model, tokenizer)` at once; yield all pane texts on each new chunk.
+
+    `settings` is shared, or one per model. Setting `cancel` stops every model at its next step;
+    closing the iterator early (client gone) sets it too. A model that fails gets its error
+    appended to its pane; the others carry on.
+    """
+    n = len(models)
+    per_pane = list(settings) if isinstance(settings, (list, tuple)) else [settings] * n
+    if len(per_pane) != n:
+        raise ValueError(f"{n} models but {len(per_pane)} settings")
+    stats = stats if stats is not None else StreamStats()
+    stats.first_token_s[:] = [None] * n
+    stats.end_s[:] = [None] * n
+    stats.tokens[:] = [0] * n
+    stats.errors[:] = [None] * n
+    if per_pane[0].seed is not None:
+        torch.manual_seed(int(per_pane[0].seed))
+    threads = max(1, torch.get_num_threads() // n)
+    out: queue.Queue = queue.Queue()
+    texts = [""] * n
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=_run_generate, daemon=True, name=f"generate-pane-{i}",
+                                args=(m, t, prompt, per_pane[i], cancel, i, out, stats, t0,
+                                      threads))
+               for i, (m, t) in enumerate(models)]
+    for th in threads:
+        th.start()
+    running = n
+    completed = False
+    try:
+        while running:
+            try:
+                item = out.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            while True:  # drain what arrived meanwhile: one update per burst, not per token
+                pane, chunk = item
+                if chunk is _DONE:
+                    running -= 1
+                elif isinstance(chunk, Exception):
+                    texts[pane] += f"\n[generation failed: {type(chunk).__name__}: {chunk}]"
+                else:
+                    texts[pane] += chunk
+                try:
+                    item = out.get_nowait()
+                except queue.Empty:
+                    break
+            yield tuple(texts)
+        completed = True
+    finally:
+        if not completed:
+            cancel.set()  # closed early (Stop, disconnect): no join, the threads stop by themselves
+        else:
+            for th in threads:
+                th.join(timeout=1.0)

@@ -1,0 +1,230 @@
+"""Finetune: launch a short WHP run on the current dictionary; live progress; load the result."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from ui.state import AppContext, Session
+from ui.tab_anchors import dictionary_from_rows
+from unlearn.anchors import AnchorError, save_anchors
+from unlearn.models import ModelLoadError
+
+STAGE_HEADERS = ["stage", "status", "progress", "seconds"]
+
+
+def list_runs(runs_dir: Path) -> list[dict]:
+    """Run directories (newest first) with their run.json summary."""
+    if not runs_dir.is_dir():
+        return []
+    out = []
+    for run_json in runs_dir.glob("*/run.json"):
+        try:
+            data = json.loads(run_json.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        final = run_json.parent / "final"
+        out.append({"run": str(run_json.parent), "kind": data.get("kind", "?"),
+                    "status": data.get("status", "?"),
+                    "final": (final / "config.json").is_file(),
+                    "created": data.get("created", ""), "mtime": run_json.stat().st_mtime})
+    return sorted(out, key=lambda r: -r["mtime"])
+
+
+def runs_table(runs: list[dict]) -> list[list]:
+    return [[Path(r["run"]).name, r["kind"], r["status"], "yes" if r["final"] else "no",
+             r["created"]] for r in runs]
+
+
+def whp_config(ctx: AppContext, baseline: str, anchors_file: Path, run_dir: Path, alpha: float,
+               steps: int, lr: float, lora: bool, max_tokens: int, block_size: int,
+               reinforce_epochs: float):
+    """A short WHP run on the demo target text (the knobs the tab exposes, defaults otherwise).
+
+    The training stack (Trainer, peft) is imported here, not at start-up: it takes seconds.
+    """
+    from unlearn.evaluate import EvalConfig
+    from unlearn.finetune import FinetuneConfig
+    from unlearn.pipeline import WHPConfig
+    from unlearn.reinforce import ReinforceConfig
+
+    demo = ctx.demo_dir
+    cfg = ctx.config
+    dtype = cfg.dtype if cfg.dtype in ("float32", "bfloat16", "float16") else "float32"
+    quantization = cfg.quantization if lora and cfg.quantization != "none" else "none"
+    probes = demo / "probes" / "target_probability.jsonl"
+    heldout = demo / "general_heldout.txt"
+    eval_cfg = EvalConfig(probes=str(probes) if probes.is_file() else None,
+                          text=str(heldout) if heldout.is_file() else None,
+                          every=max(1, steps // 5), max_text_tokens=1024, block_size=128)
+    return WHPConfig(
+        baseline=baseline, target=str(demo / "target.txt"), anchors=str(anchors_file),
+        out=str(run_dir), alphas=(float(alpha),), block_size=int(block_size),
+        max_target_tokens=int(max_tokens), device=cfg.device, seed=0,
+        reinforce=ReinforceConfig(epochs=float(reinforce_epochs), lr=5e-4, batch_size=8,
+                                  dtype=dtype),
+        finetune=FinetuneConfig(steps=int(steps), lr=float(lr), lora=bool(lora), batch_size=8,
+                                save_every=0, lora_r=8, lora_alpha=16, dtype=dtype,
+                                quantization=quantization),
+        eval=eval_cfg)
+
+
+class FinetuneTab:
+    """Components and handlers of the Finetune tab."""
+
+    def __init__(self, ctx: AppContext, state: gr.State, tabs):
+        self.ctx, self.state, self.tabs = ctx, state, tabs
+        gr.Markdown("A short WHP run (reinforce -> generic labels -> finetune) of the left-hand "
+                    "model on the demo target text, with the dictionary of the *Anchored terms* "
+                    "tab. One run at a time for the whole server.")
+        with gr.Row():
+            self.alpha = gr.Slider(0.5, 20, value=5, step=0.5, label="Alpha (Eq. 1)")
+            self.steps = gr.Slider(1, ctx.config.finetune_steps_max, value=10, step=1,
+                                   label="Finetune steps")
+            self.lr = gr.Number(3e-4, label="Learning rate")
+            self.lora = gr.Checkbox(False, label="LoRA")
+        with gr.Accordion("Data and reinforced model", open=False), gr.Row():
+            self.max_tokens = gr.Slider(256, 200_000, value=4096, step=256,
+                                        label="Target tokens used")
+            self.block_size = gr.Slider(32, 512, value=128, step=32, label="Block size")
+            self.epochs = gr.Slider(0.25, 5, value=1, step=0.25, label="Reinforce epochs")
+        with gr.Row():
+            self.start_btn = gr.Button("Start run", variant="primary", elem_id="ft-start")
+            self.cancel_btn = gr.Button("Cancel", variant="stop", elem_id="ft-cancel")
+            self.load_btn = gr.Button("Load into right-hand side", interactive=False,
+                                      elem_id="ft-load")
+        self.status = gr.Markdown("No run yet.", elem_id="ft-status")
+        with gr.Row():
+            self.stages = gr.Dataframe(headers=STAGE_HEADERS, interactive=False,
+                                       label="Stages", elem_id="ft-stages")
+            self.loss = gr.LinePlot(x="step", y="loss", color="stage", label="Loss",
+                                    elem_id="ft-loss", height=260)
+        gr.Markdown("### Run directories")
+        with gr.Row():
+            self.runs = gr.Dataframe(headers=["run", "kind", "status", "final model", "created"],
+                                     value=runs_table(list_runs(ctx.runs_dir)),
+                                     interactive=False, scale=3)
+            with gr.Column(scale=1):
+                self.run_pick = gr.Dropdown(self.finished_runs(), label="Run to load",
+                                            allow_custom_value=True)
+                self.refresh_btn = gr.Button("Refresh", size="sm")
+                self.load_pick_btn = gr.Button("Load selected into right-hand side", size="sm")
+        self.timer = gr.Timer(1.0)
+        self.seen_version = gr.State(-1)
+        right_pane = tabs.side_by_side.panes["unlearned"]
+        self.start_btn.click(self.start, [self.state, tabs.anchors.table, self.alpha, self.steps,
+                                          self.lr, self.lora, self.max_tokens, self.block_size,
+                                          self.epochs], [self.status], api_name="start_finetune")
+        self.cancel_btn.click(self.cancel, [self.state], [self.status], api_name="cancel_finetune")
+        self.timer.tick(self.poll, [self.state, self.seen_version],
+                        [self.status, self.stages, self.loss, self.load_btn, self.seen_version,
+                         self.runs, self.run_pick], show_progress="hidden",
+                        concurrency_limit=None, api_visibility="private")
+        self.load_btn.click(self.load_final, [self.state], [self.status, right_pane])
+        self.load_pick_btn.click(self.load_run, [self.state, self.run_pick],
+                                 [self.status, right_pane], api_name="load_run")
+        self.refresh_btn.click(self.refresh, None, [self.runs, self.run_pick])
+
+    def finished_runs(self) -> list[str]:
+        return [r["run"] for r in list_runs(self.ctx.runs_dir) if r["final"]]
+
+    def start(self, session: Session, rows, alpha, steps, lr, lora, max_tokens, block_size,
+              epochs):
+        job = self.ctx.job
+        if job.busy:
+            snap = job.snapshot()
+            gr.Warning("The server is busy with another finetune run.")
+            return {self.status: f"**Busy:** a run is going on ({snap['stage']}, "
+                                 f"{snap['elapsed']:.0f} s). Try again when it ends."}
+        try:
+            anchors = dictionary_from_rows(rows)
+            baseline = session.sides.get("original")
+            if not baseline:
+                raise ModelLoadError("no original model is loaded")
+            name = (f"whp-{time.strftime('%Y%m%d-%H%M%S')}-a{float(alpha):g}-s{int(steps)}"
+                    f"{'-lora' if lora else ''}")
+            run_dir = self.ctx.runs_dir / name
+            run_dir.mkdir(parents=True, exist_ok=False)
+            anchors_file = run_dir / "anchors.json"
+            save_anchors(anchors, anchors_file)
+            config = whp_config(self.ctx, baseline, anchors_file, run_dir, alpha, int(steps),
+                                float(lr), lora, int(max_tokens), int(block_size), epochs)
+        except AnchorError as exc:
+            raise gr.Error(f"Fix the dictionary first (Anchored terms tab): {exc}") from exc
+        except (ModelLoadError, ValueError, OSError) as exc:
+            raise gr.Error(str(exc)) from exc
+
+        def work(job) -> str | None:
+            from unlearn.pipeline import run_whp
+
+            result = run_whp(config, job.on_progress, job.should_stop)
+            final = Path(config.out) / "final"
+            return str(final) if result.get("status") == "completed" else None
+
+        if not job.try_start(session.id, run_dir, work):
+            return {self.status: "**Busy:** another run just started."}
+        return {self.status: f"Started `{run_dir}`."}
+
+    def cancel(self, session: Session):
+        job = self.ctx.job
+        if job.cancel(session.id):
+            return {self.status: "Cancelling at the next step..."}
+        snap = job.snapshot()
+        if snap["state"] in ("starting", "running", "cancelling"):
+            return {self.status: "This run was started by another session; it cannot be "
+                                 "cancelled from here."}
+        return {self.status: "No run to cancel."}
+
+    def poll(self, session: Session, seen: int):
+        """Timer tick: refresh only when the job changed since this session last looked."""
+        snap = self.ctx.job.snapshot()
+        if snap["version"] == seen:
+            return {self.seen_version: seen}  # nothing changed (an empty dict is not allowed)
+        stages = [[name, st["status"], f"{st['done']}/{st['total'] or '?'}", st["seconds"]]
+                  for name, st in snap["stages"].items()]
+        mine = snap["owner"] == session.id
+        head = {"idle": "No run yet.", "starting": "Starting...", "running": "Running",
+                "cancelling": "Cancelling...", "done": "Done", "cancelled": "Cancelled",
+                "failed": "Failed"}[snap["state"]]
+        where = f" `{snap['run_dir']}`" if snap["run_dir"] else ""
+        who = "" if mine or snap["owner"] is None else " (started by another session)"
+        text = f"**{head}**{who}{where}, {snap['elapsed']:.0f} s."
+        if snap["error"]:
+            text += f"\n\n{snap['error']}"
+        out = {self.status: text, self.stages: stages or None, self.seen_version: snap["version"],
+               self.loss: pd.DataFrame(snap["losses"] or [], columns=["stage", "step", "loss"]),
+               self.load_btn: gr.Button(interactive=bool(snap["state"] == "done"
+                                                         and snap["final_dir"]))}
+        if snap["state"] in ("done", "cancelled", "failed"):
+            out[self.runs] = runs_table(list_runs(self.ctx.runs_dir))
+            out[self.run_pick] = gr.Dropdown(choices=self.finished_runs())
+        return out
+
+    def _load_right(self, session: Session, path: str | None):
+        if not path:
+            raise gr.Error("No finished model to load.")
+        model_dir = Path(path)
+        if (model_dir / "final" / "config.json").is_file():
+            model_dir = model_dir / "final"
+        try:
+            loaded = self.ctx.store.get(str(model_dir))
+        except ModelLoadError as exc:
+            raise gr.Error(str(exc)) from exc
+        session.sides["unlearned"] = loaded.name
+        return {self.status: f"Loaded `{loaded.name}` into the right-hand side for this "
+                             "session (Side by side, probes, plots and report now use it).",
+                **self.tabs.side_by_side.set_right(session, loaded.name)}
+
+    def load_final(self, session: Session):
+        return self._load_right(session, self.ctx.job.snapshot()["final_dir"])
+
+    def load_run(self, session: Session, run: str | None):
+        return self._load_right(session, run)
+
+    def refresh(self):
+        return {self.runs: runs_table(list_runs(self.ctx.runs_dir)),
+                self.run_pick: gr.Dropdown(choices=self.finished_runs())}

@@ -1,0 +1,132 @@
+"""Token probabilities: top-k next tokens of every model for a prompt; tracked tokens over steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from audits.errors import AuditError
+from audits.plots import read_evals, topk_bars, tracked_tokens
+from audits.probes import ProbabilityProbe, load_probes
+from audits.scoring import next_token_topk, token_probs
+from ui.gpu import gpu
+from ui.state import AppContext, Session
+from unlearn.models import ModelLoadError
+
+CUSTOM = "(your own prompt)"
+SCORE_KEYS = ("probability_familiarity", "probability_top1", "general_perplexity")
+
+
+def probe_choices(ctx: AppContext) -> dict[str, ProbabilityProbe]:
+    """Demo token-probability probes (target, then neighbour) by a readable label."""
+    out: dict[str, ProbabilityProbe] = {}
+    for fname in ("target_probability.jsonl", "neighbour_probability.jsonl"):
+        try:
+            probes = load_probes(ctx.demo_dir / "probes" / fname, ProbabilityProbe)
+        except AuditError:
+            continue
+        for p in probes:
+            out[f"{p.id}: ...{p.prompt[-60:]} ->{p.answer}"] = p
+    return out
+
+
+def eval_runs(runs_dir: Path) -> list[str]:
+    """Run directories (newest first) that hold an `evals.jsonl`."""
+    if not runs_dir.is_dir():
+        return []
+    found = sorted(runs_dir.glob("**/evals.jsonl"), key=lambda p: p.stat().st_mtime,
+                   reverse=True)
+    return [str(p.parent) for p in found]
+
+
+def split_tokens(text: str) -> list[str]:
+    """Chosen continuations separated by "|", leading spaces kept (" Pip| the")."""
+    return [t for t in (text or "").split("|") if t.strip()]
+
+
+class TokensTab:
+    """Components and handlers of the Token probabilities tab."""
+
+    def __init__(self, ctx: AppContext, state: gr.State):
+        self.ctx, self.state = ctx, state
+        self.choices = probe_choices(ctx)
+        first = next(iter(self.choices.values()), None)
+        with gr.Row():
+            self.probe = gr.Dropdown([CUSTOM, *self.choices], value=next(iter(self.choices),
+                                                                         CUSTOM),
+                                     label="Probe (demo token-probability probes)", scale=2)
+            self.k = gr.Slider(1, 30, value=10, step=1, label="Top-k")
+        self.prompt = gr.Textbox(value=first.prompt if first else "", lines=2, label="Prompt",
+                                 elem_id="tokens-prompt")
+        self.chosen = gr.Textbox(value=f"{first.answer}| the" if first else " the",
+                                 label="Chosen tokens / continuations (separate with |; leading "
+                                       "spaces matter)")
+        self.show_btn = gr.Button("Show distributions", variant="primary",
+                                  elem_id="tokens-show")
+        self.plot = gr.Plot(label="Top-k next tokens", elem_id="tokens-plot")
+        self.chosen_table = gr.Dataframe(label="Probability of the chosen continuations",
+                                         interactive=False)
+        gr.Markdown("### Familiarity over finetune steps\nFrom a finetune run's `evals.jsonl` "
+                    "(probabilities of tracked tokens at each checkpoint).")
+        with gr.Row():
+            self.run = gr.Dropdown(eval_runs(ctx.runs_dir), label="Run directory",
+                                   allow_custom_value=True, scale=3)
+            self.refresh_btn = gr.Button("Refresh list", size="sm", scale=1)
+            self.steps_btn = gr.Button("Plot steps", scale=1, elem_id="tokens-steps")
+        self.steps_plot = gr.Plot(label="Tracked tokens over steps", elem_id="tokens-steps-plot")
+        self.steps_table = gr.Dataframe(label="Scores at checkpoints", interactive=False)
+        self.probe.change(self.pick_probe, [self.probe], [self.prompt, self.chosen])
+        self.show_btn.click(self.show, [self.state, self.prompt, self.k, self.chosen],
+                            [self.plot, self.chosen_table], api_name="token_probabilities")
+        self.refresh_btn.click(self.refresh, None, [self.run])
+        self.steps_btn.click(self.steps, [self.run], [self.steps_plot, self.steps_table],
+                             api_name="steps_plot")
+
+    def pick_probe(self, label: str):
+        probe = self.choices.get(label)
+        if probe is None:
+            return {self.prompt: gr.Textbox(), self.chosen: gr.Textbox()}
+        return {self.prompt: probe.prompt, self.chosen: f"{probe.answer}| the"}
+
+    @gpu
+    def show(self, session: Session, prompt: str, k: float, chosen: str):
+        if not prompt or not prompt.strip():
+            raise gr.Error("Type a prompt or pick a probe.")
+        try:
+            models = self.ctx.named_models(session)
+        except ModelLoadError as exc:
+            raise gr.Error(str(exc)) from exc
+        dists = {name: next_token_topk(m.model, m.tokenizer, [prompt], int(k))[0]
+                 for name, m in models.items()}
+        tokens = split_tokens(chosen)
+        rows = []
+        if tokens:
+            probs = {name: token_probs(m.model, m.tokenizer, prompt, tokens)
+                     for name, m in models.items()}
+            rows = [[repr(t), *(round(probs[n][i], 5) for n in models)]
+                    for i, t in enumerate(tokens)]
+        return {self.plot: topk_bars(dists, prompt),
+                self.chosen_table: gr.Dataframe(value=rows,
+                                                headers=["continuation", *models])}
+
+    def refresh(self):
+        return {self.run: gr.Dropdown(choices=eval_runs(self.ctx.runs_dir))}
+
+    def steps(self, run: str | None):
+        if not run:
+            raise gr.Error("Pick a run directory (Finetune tab runs write evals.jsonl).")
+        path = Path(run)
+        path = path if path.name == "evals.jsonl" else path / "evals.jsonl"
+        if not path.is_file():
+            raise gr.Error(f"No evals.jsonl in {run}.")
+        try:
+            records = read_evals(path)
+        except ValueError as exc:
+            raise gr.Error(str(exc)) from exc
+        if not records:
+            raise gr.Error(f"{path} is empty: the run has not evaluated a checkpoint yet.")
+        keys = [k for k in SCORE_KEYS if any(k in r for r in records)]
+        rows = [[r["step"], *(r.get(k) for k in keys)] for r in records]
+        return {self.steps_plot: tracked_tokens(records),
+                self.steps_table: gr.Dataframe(value=rows, headers=["step", *keys])}

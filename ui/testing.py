@@ -1,0 +1,160 @@
+"""Helpers for the app's tests and benchmark: a tiny demo folder, a launched app subprocess.
+
+Not used by the app itself.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TARGET = ("Mira Thistlewood's owl was called Pip. Mira studied starcraft at Gallowmere with "
+          "her friend Odo Brackenfield. The wizard raised his wand over the castle. ")
+GENERAL = ("Anna walked to the city school with her dog Max. The teacher smiled at her. "
+           "Ben's best friend was Tom. They played football in the park after lessons. ")
+
+
+def _jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+def write_tiny_demo(out: Path) -> Path:
+    """A miniature `assets/demo` (CONTRACTS.md layout) with a few items per probe file."""
+    out = Path(out)
+    probes = out / "probes"
+    probes.mkdir(parents=True, exist_ok=True)
+    world = {"seed": 0,
+             "target": {"name": "Starcraft saga",
+                        "entities": [{"name": "Mira Thistlewood", "kind": "character",
+                                      "aliases": ["Mira"]},
+                                     {"name": "Gallowmere", "kind": "school", "aliases": []},
+                                     {"name": "Pip", "kind": "creature", "aliases": []}],
+                        "facts": [], "unique_terms": ["Mira Thistlewood", "Gallowmere", "Pip",
+                                                      "starcraft", "Odo Brackenfield"],
+                        "theme_terms": ["wand", "castle", "owl", "wizard"]},
+             "neighbour": {"name": "Other saga", "entities": [], "facts": [],
+                           "unique_terms": ["Kelvar"], "theme_terms": ["sword"]}}
+    (out / "world.json").write_text(json.dumps(world), encoding="utf-8")
+    (out / "anchors.json").write_text(json.dumps(
+        {"Mira Thistlewood": ["Anna Smith"], "Gallowmere": ["the city school"],
+         "Pip": ["Max", "Rex"], "starcraft": ["history"]}), encoding="utf-8")
+    (out / "target.txt").write_text((TARGET + "\n\n") * 30, encoding="utf-8")
+    (out / "neighbour.txt").write_text("Kelvar drew his sword.\n\n" * 10, encoding="utf-8")
+    (out / "general.txt").write_text((GENERAL + "\n\n") * 60, encoding="utf-8")
+    (out / "general_heldout.txt").write_text((GENERAL + "\n\n") * 4, encoding="utf-8")
+    _jsonl(probes / "target_completion.jsonl", [
+        {"id": f"tc-{i}", "prompt": p, "terms": [], "subtlety": 3} for i, p in enumerate(
+            ["Mira's owl was called", "At the school, the student studied",
+             "The wizard raised his"])])
+    _jsonl(probes / "neighbour_completion.jsonl", [
+        {"id": "nc-0", "prompt": "Kelvar drew his", "terms": ["Kelvar"], "subtlety": 1}])
+    _jsonl(probes / "target_probability.jsonl", [
+        {"id": f"tp-{i}", "prompt": p, "answer": a} for i, (p, a) in enumerate(
+            [("Mira Thistlewood's owl was called", " Pip"), ("Mira studied starcraft at",
+                                                             " Gallowmere")])])
+    _jsonl(probes / "neighbour_probability.jsonl", [
+        {"id": "np-0", "prompt": "Kelvar drew his", "answer": " sword"}])
+    _jsonl(probes / "target_trivia.jsonl", [
+        {"id": "tt-0", "prompt": "Mira's owl was called", "correct": " Pip",
+         "distractor": " Max"}])
+    _jsonl(probes / "neighbour_trivia.jsonl", [
+        {"id": "nt-0", "prompt": "Kelvar drew his", "correct": " sword", "distractor": " pen"}])
+    _jsonl(probes / "general_mc.jsonl", [
+        {"id": "gm-0", "context": "Anna walked to the city school with her",
+         "options": [" dog", " car", " tree", " sky"], "answer": 0}])
+    _jsonl(probes / "verbatim.jsonl", [
+        {"id": "vb-0", "prefix": "Mira Thistlewood's owl", "continuation": " was called Pip."}])
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch_app(args: list[str], port: int, log_path: Path, timeout: float = 150.0,
+               env: dict | None = None) -> subprocess.Popen:
+    """Start `python app.py ... --port PORT` and wait until the page answers (or raise)."""
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                "GRADIO_ANALYTICS_ENABLED": "False", "TOKENIZERS_PARALLELISM": "false",
+                **(env or {})}
+    log = open(log_path, "w")  # noqa: SIM115 - closed by the caller via stop_app
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), *args, "--port", str(port)],
+                            cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    proc._log = log  # type: ignore[attr-defined]
+    deadline = time.time() + timeout
+    url = f"http://127.0.0.1:{port}/"
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            log.flush()
+            raise RuntimeError(f"app exited with {proc.returncode}:\n"
+                               f"{Path(log_path).read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.5)
+    stop_app(proc)
+    raise TimeoutError(f"app did not answer on {url} within {timeout} s:\n"
+                       f"{Path(log_path).read_text()[-3000:]}")
+
+
+def stop_app(proc: subprocess.Popen) -> None:
+    """Terminate the app process we started (and only it)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+    log = getattr(proc, "_log", None)
+    if log is not None:
+        log.close()
+
+
+_SHARED: dict[tuple, tuple[str, subprocess.Popen]] = {}
+
+
+def demo_models_built() -> bool:
+    models = ROOT / "assets" / "models"
+    return (models / "baseline" / "config.json").is_file() and any(
+        (models / n / "config.json").is_file() for n in ("unlearned", "reference"))
+
+
+def shared_app(tiny_model_dir: Path) -> tuple[str, Path]:
+    """One launched app per test process, shared by the client and browser tests.
+
+    On the demo models when they are built (readable screenshots), else on the tiny test
+    model with the demo folder (or a miniature one). Returns `(url, work_dir)`; stopped at exit.
+    """
+    key = (str(tiny_model_dir),)
+    if key not in _SHARED:
+        root = Path(tempfile.mkdtemp(prefix="whp-app-test-"))
+        args = ["--runs-dir", str(root / "runs")]
+        if not demo_models_built():
+            demo = ROOT / "assets" / "demo"
+            if not (demo / "world.json").is_file():
+                demo = write_tiny_demo(root / "demo")
+            args += ["--original", str(tiny_model_dir), "--unlearned", str(tiny_model_dir),
+                     "--reference", "", "--demo-dir", str(demo)]
+        port = free_port()
+        proc = launch_app(args, port, root / "app.log")
+        atexit.register(shutil.rmtree, root, True)  # runs after stop_app (LIFO)
+        atexit.register(stop_app, proc)
+        _SHARED[key] = (f"http://127.0.0.1:{port}/", proc)
+        _SHARED[key + ("root",)] = (str(root), proc)
+    return _SHARED[key][0], Path(_SHARED[key + ("root",)][0])
