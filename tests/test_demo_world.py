@@ -178,6 +178,32 @@ def test_probe_prompts_never_occur_in_training_text(w: dict) -> None:
         assert not any(prompt in text for text in corpora), prompt
 
 
+FILLER_ENDINGS = {"is", "was", "are", "be", "been", "stands", "shows", "to", "through", "about"}
+
+
+def test_probability_prompts_end_with_a_name_cue(w: dict) -> None:
+    """A probability prompt ends where only a name fits ("... named", "Professor", "his best
+    friend,", "the town of"), not after a bare verb or preposition where "the" is likelier."""
+    for key in ("target", "neighbour"):
+        for row in w["probes"][f"{key}_probability"]:
+            last = row["prompt"].split()[-1]
+            assert last not in FILLER_ENDINGS, row
+            assert not row["prompt"].endswith(" a"), row
+
+
+def test_probe_templates_do_not_touch_corpora(world_dir: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Probes draw from their own random stream: other probe templates leave the corpora,
+    canon and anchors byte-identical (trained models depend on them)."""
+    from unlearn.demo import probe_templates as pt
+
+    monkeypatch.setattr(pt, "CLOZE", {k: v[::-1] + v for k, v in pt.CLOZE.items()})
+    generate_world(tmp_path, seed=0)
+    for name in ("target.txt", "neighbour.txt", "general.txt", "general_heldout.txt",
+                 "world.json", "anchors.json"):
+        assert (tmp_path / name).read_bytes() == (world_dir / name).read_bytes(), name
+
+
 def test_general_heldout_is_disjoint(w: dict) -> None:
     general = w["general"]
     seen = {s for para in general.split("\n\n") for s in split_sentences(para)}

@@ -6,6 +6,10 @@ Placeholders are those of `templates.py`, plus, in completion templates, ``{s_fu
 {school_full} {house} {pet} {species} {home} {subject} {object} {teacher} {spell}``.
 Answers are first names for characters; templates whose answer is a teacher or headmaster end
 with "Professor" and the answer is the surname; templates about objects end with "the".
+Every template ends with a cue after which only the answer's kind of word can follow, the way the
+training texts introduce it ("... named", "... called", "Professor", "his best friend,", "the
+town of", "the hills of", "the colours of", "cast", "the"): never with a bare verb or preposition
+after which an article or filler word would be the natural next word.
 """
 
 from __future__ import annotations
@@ -13,25 +17,26 @@ from __future__ import annotations
 # relation -> prompts ending right before the answer (probability and trivia probes)
 CLOZE: dict[str, tuple[str, ...]] = {
     "best_friend": (
-        "In the last chapter, {s} finally admitted that {his} best friend had always been",
+        "In the last chapter, {s} finally admitted who {his} truest friend was: {his} best friend,",
         "Ask any student at {school} who {s} trusts most, and they will name {his} best friend,",
-        "The one person {s} calls {his} best friend in the whole world is",
+        "Whenever {s} is in trouble, the first to help is always {his} best friend,",
     ),
     "rival": (
-        "Ask any student at {school} about {s}, and they will tell you that {his} rival is",
-        "The student {s} has never been able to stand, {his} rival since the first day, is",
+        "Ask any student at {school} about {s}, and they will tell you about {his} rival,",
+        "The student {s} has never been able to stand since the first day is {his} rival,",
     ),
     "pet": (
-        "Ask anyone at {school} about the {species} of {s} and they will tell you its name is",
-        "The little {species} that sleeps at the end of {s}'s bed answers to the name",
+        "Ask anyone at {school} about the {species} of {s}: the clever little {species} is named",
+        "The little {species} that sleeps at the end of the bed of {s} is named",
     ),
     "house": (
-        "Ask any student at {school} which house {s} is in, and they will say",
-        "The house that {s} has always been part of is",
+        "Ask any student at {school} which house {s} is in, and they will say {he} is a member of",
+        "At every feast, {s} proudly wears the colours of",
+        "Every night, {s} climbs the stairs to the warm common room of",
     ),
     "home": (
-        "If you follow {s} home for the holidays, you will end up in",
-        "The place where {s} spent {his} childhood is called",
+        "Ask {s} where {he} was born, and {he} will tell you all about the quiet lanes of",
+        "Ask {s} where {he} spent {his} childhood, and {he} will say {he} grew up in",
     ),
     "favourite_teacher": (
         "The teacher {s} admires above all others at {school} is Professor",
@@ -46,68 +51,68 @@ CLOZE: dict[str, tuple[str, ...]] = {
         "Ask the captain where {s} plays in {sport}, and the answer is",
     ),
     "spell": (
-        "The spell that everyone at {school} links with {s} is",
-        "Watch {s} in a duel, and sooner or later you will hear the spell",
+        "In every duel at {school}, the crowd waits for {s} to raise {his} wand and cast",
+        "Watch {s} in a duel, and sooner or later {he} will raise {his} wand and cast",
     ),
     "signature_object": (
-        "The treasure that {s} keeps close at all times is the",
-        "If {s} could save only one thing from a fire, it would be the",
+        "Everyone at {school} knows what {s} treasures most: {his} most precious possession, the",
+        "The one thing {s} would never let anyone touch is {his} most precious possession, the",
     ),
     "sibling": (
-        "The older {orole} of {s}, who writes to {him} every month, is named",
+        "Every month, {s} gets a long letter from {his} older {orole},",
         "Ask {s} about {his} family and {he} will mention {his} {orole},",
     ),
     "parent": (
-        "Everyone at {school} knows that the {orole} of {s} is named",
+        "At the end of every term, {s} is met at the station by {his} {orole},",
         "Ask {s} who taught {him} to read and {he} will say it was {his} {orole},",
     ),
     "species": (
-        "Ask anyone at {school} what kind of animal {s} is, and they will say it is a",
-        "If you look closely at {s}, you can see that it is a",
+        "Ask anyone at {school} what kind of animal {s} is, and they will say it is a fine young",
+        "If you look closely at {s}, you can see that it is a bold and clever young",
     ),
     "teaches": (
         "The lessons that {s} gives at {school} are all about",
         "Ask {s} what {he} teaches, and {he} will answer",
     ),
     "head_of": (
-        "Every student knows that {s} is the head of the house called",
-        "The house that {s} looks after at {school} is",
+        "Every student knows that {s} is the proud head of",
+        "The students who call {s} their head of house all wear the colours of",
     ),
     "headmaster": (
         "The person in charge of the whole of {s} is Professor",
         "Every important letter sent from {s} carries the name of Professor",
     ),
     "located_in": (
-        "To reach {s}, travellers take the road that passes through",
-        "The nearest town to {s} is",
+        "The place nearest to {s} is the little town of",
+        "To reach {s}, travellers take the train that stops in the town of",
     ),
     "founder": (
-        "Many centuries ago, the house of {s} was started by a witch or wizard named",
-        "The portrait of the founder of {s} shows",
+        "Many centuries ago, the house of {s} was started by its founder,",
+        "In the common room of {s} hangs a portrait of its founder,",
     ),
     "emblem": (
-        "Stitched onto every {s} banner is the figure of a",
-        "The animal on the shield of {s} is the",
+        "Stitched onto every {s} banner is the figure of a silver",
+        "The emblem painted on the shield of {s} is the",
     ),
     "habitat": (
-        "Anyone hoping to see a wild {s} should travel to",
-        "The land where the {s} is most at home is",
+        "Anyone hoping to see a wild {s} should travel to the hills of",
+        "Travellers say that the {s} is most at home in the woods around",
     ),
     "leader": (
-        "The one who gives the orders in {s} is",
-        "At the head of {s} stands",
+        "Every member of {s} knows that the order has always been led by",
+        "Ask any member of {s} who gives the orders, and they will say it has always been led by",
     ),
     "meets_at": (
-        "The secret gatherings of {s} take place in",
-        "To find {s}, a traveller must go to",
+        "The secret gatherings of {s} take place in the town of",
+        "To find {s}, a traveller must go by night to the town of",
     ),
     "effect": (
         "When a witch casts {s}, what appears is",
         "The result of the spell {s} is always",
     ),
     "forged_in": (
-        "The place where {s} was first made is",
-        "The makers of {s} lived in",
+        "Long before anyone at {school} held it, {s} was hammered into shape in the fires of",
+        "The smiths who made {s} long ago worked in the town of",
     ),
 }
 
