@@ -1,0 +1,115 @@
+"""WHP at inference time: Eq. 1 on both models' logits, cached == uncached decoding."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from unlearn.inference_whp import WHPInferenceModel, load_whp_inference, whp_logits
+
+
+@pytest.fixture(scope="module")
+def pair(tiny_model_dir):
+    """A baseline and a perturbed copy standing in for the reinforced model."""
+    from unlearn.models import load_model
+
+    base, tok = load_model(str(tiny_model_dir))
+    reinf, _ = load_model(str(tiny_model_dir))
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in reinf.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return base, reinf, tok
+
+
+def test_whp_logits_formula():
+    v_b = torch.tensor([[1.0, 2.0, 3.0]])
+    v_r = torch.tensor([[2.0, 2.0, 1.0]])  # raised, equal, lowered
+    assert whp_logits(v_b, v_r, 5.0).tolist() == [[1.0 - 5.0, 2.0, 3.0]]
+
+
+def test_forward_combines_logits_at_every_position(pair):
+    base, reinf, tok = pair
+    model = WHPInferenceModel(base, reinf, alpha=2.5)
+    enc = tok(["Mira studied starcraft", "The wizard"], return_tensors="pt", padding=True)
+    with torch.inference_mode():
+        got = model(**enc).logits
+        v_b = base(**enc).logits.float()
+        v_r = reinf(**enc).logits.float()
+    assert got.shape == v_b.shape
+    torch.testing.assert_close(got, v_b - 2.5 * torch.relu(v_r - v_b))
+    assert model.config is base.config and model.device == base.device
+
+
+def test_cached_generation_equals_uncached(pair):
+    base, reinf, tok = pair
+    model = WHPInferenceModel(base, reinf, alpha=5.0)
+    tok.padding_side = "left"
+    enc = tok(["Mira Thistlewood's owl", "The teacher smiled at"], return_tensors="pt",
+              padding=True)
+    cached = model.generate(enc["input_ids"], enc["attention_mask"], max_new_tokens=8,
+                            eos_token_id=[])
+    plain = model.generate(enc["input_ids"], enc["attention_mask"], max_new_tokens=8,
+                           use_cache=False, eos_token_id=[])
+    assert cached.shape == (2, enc["input_ids"].shape[1] + 8)
+    assert cached.tolist() == plain.tolist()
+    # greedy on Eq. 1 by hand (full recomputation, one row)
+    ids = tok("The teacher smiled at", return_tensors="pt")["input_ids"]
+    for _ in range(4):
+        with torch.inference_mode():
+            logits = whp_logits(base(ids).logits[:, -1], reinf(ids).logits[:, -1], 5.0)
+        ids = torch.cat([ids, logits.argmax(-1, keepdim=True)], dim=-1)
+    alone = model.generate(tok("The teacher smiled at", return_tensors="pt")["input_ids"],
+                           max_new_tokens=4, eos_token_id=[])
+    assert alone.tolist() == ids.tolist()
+
+
+def test_sampling_streamer_and_text(pair):
+    base, reinf, tok = pair
+    model = WHPInferenceModel(base, reinf)
+    seen = []
+
+    class Streamer:
+        def put(self, value):
+            seen.append(value.clone())
+
+        def end(self):
+            seen.append("end")
+
+    ids = tok("The wizard", return_tensors="pt")["input_ids"]
+    gen = torch.Generator().manual_seed(0)
+    out = model.generate(ids, max_new_tokens=5, do_sample=True, temperature=0.8, top_p=0.9,
+                         streamer=Streamer(), generator=gen, eos_token_id=[])
+    assert out.shape[1] == ids.shape[1] + 5
+    assert seen[0].tolist() == ids.tolist() and seen[-1] == "end" and len(seen) == 7
+    texts = list(model.stream_text(tok, "The wizard", max_new_tokens=3, eos_token_id=[]))
+    assert len(texts) == 3 and all(isinstance(t, str) for t in texts)
+
+
+def test_usable_by_audit_scoring(pair):
+    audits_scoring = pytest.importorskip("audits.scoring")
+    base, reinf, tok = pair
+    model = WHPInferenceModel(base, reinf, alpha=5.0)
+    probs = audits_scoring.token_probs(model, tok, "Mira Thistlewood's owl was called",
+                                       [" Pip", " the"])
+    assert len(probs) == 2 and all(0.0 <= p <= 1.0 for p in probs)
+
+
+def test_usable_by_audit_generation(pair):
+    audits_generation = pytest.importorskip("audits.generation")
+    base, reinf, tok = pair
+    model = WHPInferenceModel(base, reinf, alpha=5.0)
+    config = audits_generation.GenerationConfig(max_new_tokens=4, batch_size=2)
+    outs = audits_generation.generate(model, tok, ["The wizard", "Mira studied starcraft at",
+                                                   "Anna"], config)
+    assert len(outs) == 3 and all(isinstance(o, str) for o in outs)
+
+
+def test_load_and_validation(tiny_model_dir):
+    model, tok = load_whp_inference(str(tiny_model_dir), str(tiny_model_dir), alpha=1.0)
+    ids = tok("Anna walked", return_tensors="pt")["input_ids"]
+    with torch.inference_mode():
+        # identical models: Eq. 1 leaves the baseline logits unchanged
+        torch.testing.assert_close(model(ids).logits, model.baseline(ids).logits.float())
+    with pytest.raises(ValueError, match="alpha"):
+        WHPInferenceModel(model.baseline, model.reinforced, alpha=-1)
