@@ -1,0 +1,315 @@
+"""Run every measure of a suite on several models and write `report.json` + `report.html`."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from audits.constants import DEFAULT_MEASURES, HEADLINE, JUDGES, MEASURES
+from audits.errors import AuditError
+from audits.familiarity import CompletionConfig, completion_familiarity
+from audits.forget import forget_quality
+from audits.general import GeneralConfig, general_mc, perplexity
+from audits.judges import LLMJudge, LLMJudgeConfig, RuleJudge
+from audits.neighbour import baseline_name, score_deltas
+from audits.probability import ProbabilityConfig, probability_familiarity
+from audits.probes import Suite
+from audits.trivia import TriviaConfig, trivia_accuracy
+from audits.verbatim import VerbatimConfig, verbatim_rouge
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class AuditConfig:
+    """What `run_suite` measures and how."""
+
+    measures: tuple[str, ...] = DEFAULT_MEASURES  # subset of MEASURES
+    seed: int = 0  # seeds sampling (same seed for every model)
+    limit: int | None = None  # first N items of every probe set / N perplexity windows
+    judge: str = "rule"  # "rule" (offline, from world.json) or "llm" (OpenAI-compatible)
+    llm_judge: dict = field(default_factory=dict)  # LLMJudgeConfig fields (env fills the rest)
+    completion: CompletionConfig = field(default_factory=CompletionConfig)  # sampling
+    probability: ProbabilityConfig = field(default_factory=ProbabilityConfig)  # batch, top-k
+    trivia: TriviaConfig = field(default_factory=TriviaConfig)  # batch size
+    verbatim: VerbatimConfig = field(default_factory=VerbatimConfig)  # batch, max tokens
+    general: GeneralConfig = field(default_factory=GeneralConfig)  # MC batch, ppl windows
+    lm_eval_tasks: list[str] = field(default_factory=list)  # e.g. ["arc_easy", "boolq"]
+    lm_eval_include: str | None = None  # folder of local lm-eval task YAMLs
+    lm_eval_limit: int | None = None  # examples per lm-eval task (None: all)
+    lm_eval_batch_size: int = 8  # HFLM batch size
+    reference: str = "reference"  # model name that forget quality is measured against
+    plot_prompts: int = 4  # probability probes shown as top-k bar charts in the HTML
+
+    def __post_init__(self) -> None:
+        self.measures = tuple(self.measures)
+        unknown = [m for m in self.measures if m not in MEASURES]
+        if unknown:
+            raise ValueError(f"unknown measure(s) {unknown}; choose from {list(MEASURES)}")
+        if self.lm_eval_tasks and "lm_eval" not in self.measures:
+            self.measures = (*self.measures, "lm_eval")
+        if self.judge not in JUDGES:
+            raise ValueError(f"judge must be one of {JUDGES}, got {self.judge!r}")
+        if self.limit is not None and self.limit <= 0:
+            raise ValueError(f"limit must be positive, got {self.limit}")
+        if self.plot_prompts < 0:
+            raise ValueError("plot_prompts must be >= 0")
+        if self.limit is not None and self.general.max_windows is None:
+            self.general = replace(self.general, max_windows=self.limit)
+        if self.completion.generation.seed != self.seed:  # one seed for the whole run
+            self.completion = replace(self.completion, generation=replace(
+                self.completion.generation, seed=self.seed))
+
+
+@dataclass
+class ModelReport:
+    """Headline scores (plain floats, None when not measured) and per-measure results."""
+
+    scores: dict[str, float | None]
+    results: dict[str, Any]
+
+
+@dataclass
+class Report:
+    """Everything `write_report` serialises."""
+
+    models: dict[str, ModelReport]
+    suite: dict
+    config: dict
+    seed: int
+    versions: dict
+    baseline: str  # neighbour deltas are measured against this model
+    reference: str | None  # forget quality is measured against this model
+    neighbour_deltas: dict = field(default_factory=dict)
+    forget_quality: dict = field(default_factory=dict)  # model -> {statistic, pvalue, n}
+    topk: list = field(default_factory=list)  # [{prompt, answer, models, answer_probs}]
+    skipped: list[str] = field(default_factory=list)  # measures skipped and why
+    created: str = ""
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the packages that affect the numbers."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("torch", "transformers", "tokenizers", "scipy", "rouge_score", "plotly",
+                "lm_eval", "httpx"):
+        try:
+            out[pkg] = version(pkg.replace("_", "-"))
+        except PackageNotFoundError:
+            out[pkg] = "absent"
+    return out
+
+
+def _judge(config: AuditConfig, suite: Suite, side: str):
+    if config.judge == "llm":
+        kwargs = dict(config.llm_judge)
+        part = (suite.world or {}).get(side) or {}
+        if not kwargs.get("target_description") and part:
+            terms = ", ".join(part.get("unique_terms", [])[:30])
+            kwargs["target_description"] = f"{part.get('name', side)} (key terms: {terms})"
+        return LLMJudge(LLMJudgeConfig(**kwargs))
+    if not suite.world or not (suite.world.get(side) or {}).get("unique_terms"):
+        return None
+    return RuleJudge.from_world(suite.world, suite.anchors if side == "target" else None, side)
+
+
+def _plan(config: AuditConfig, suite: Suite) -> tuple[list[str], list[str]]:
+    """(measure steps to run per model, skipped notes)."""
+    steps, skipped = [], []
+    m = set(config.measures)
+    want = [
+        ("completion", "completion", suite.target_completion, "target_completion.jsonl"),
+        ("probability", "probability", suite.target_probability, "target_probability.jsonl"),
+        ("trivia", "trivia", suite.target_trivia, "target_trivia.jsonl"),
+        ("verbatim", "verbatim", suite.verbatim, "verbatim.jsonl"),
+        ("general", "general_mc", suite.general_mc, "general_mc.jsonl"),
+        ("general", "perplexity", suite.heldout_text, "general_heldout.txt"),
+        ("neighbour", "neighbour_completion", suite.neighbour_completion,
+         "neighbour_completion.jsonl"),
+        ("neighbour", "neighbour_probability", suite.neighbour_probability,
+         "neighbour_probability.jsonl"),
+        ("neighbour", "neighbour_trivia", suite.neighbour_trivia, "neighbour_trivia.jsonl"),
+    ]
+    for measure, step, data, fname in want:
+        if measure not in m:
+            continue
+        if not data:
+            skipped.append(f"{step}: {fname} absent from the suite")
+        elif step.endswith("completion") and config.judge == "rule" and not (
+                suite.world and (suite.world.get(
+                    "neighbour" if step.startswith("neighbour") else "target") or {}).get(
+                    "unique_terms")):
+            skipped.append(f"{step}: the rule judge needs world.json with unique_terms")
+        else:
+            steps.append(step)
+    if "lm_eval" in m:
+        if config.lm_eval_tasks:
+            steps.append("lm_eval")
+        else:
+            skipped.append("lm_eval: no tasks given")
+    return steps, skipped
+
+
+def _run_step(step: str, model, tok, suite: Suite, config: AuditConfig, judges: dict):
+    if step == "completion":
+        return completion_familiarity(model, tok, suite.target_completion, judges["target"],
+                                      config.completion)
+    if step == "neighbour_completion":
+        return completion_familiarity(model, tok, suite.neighbour_completion,
+                                      judges["neighbour"], config.completion)
+    if step == "probability":
+        return probability_familiarity(model, tok, suite.target_probability, config.probability)
+    if step == "neighbour_probability":
+        return probability_familiarity(model, tok, suite.neighbour_probability,
+                                       config.probability)
+    if step == "trivia":
+        return trivia_accuracy(model, tok, suite.target_trivia, config.trivia)
+    if step == "neighbour_trivia":
+        return trivia_accuracy(model, tok, suite.neighbour_trivia, config.trivia)
+    if step == "verbatim":
+        return verbatim_rouge(model, tok, suite.verbatim, config.verbatim)
+    if step == "general_mc":
+        return general_mc(model, tok, suite.general_mc, config.general)
+    if step == "perplexity":
+        return perplexity(model, tok, suite.heldout_text or "", config.general)
+    if step == "lm_eval":
+        from audits.lm_eval_tasks import run_lm_eval
+
+        return run_lm_eval(model, tok, config.lm_eval_tasks, limit=config.lm_eval_limit,
+                           batch_size=config.lm_eval_batch_size,
+                           include_path=config.lm_eval_include, seed=config.seed)
+    raise AssertionError(step)
+
+
+_SCORE_OF = {  # step -> [(headline key, attribute of the result)]
+    "completion": [("completion_familiarity", "score")],
+    "probability": [("probability_familiarity", "familiarity"), ("probability_top1", "top1")],
+    "trivia": [("trivia_accuracy", "accuracy")],
+    "verbatim": [("verbatim_rougeL", "rougeL")],
+    "general_mc": [("general_accuracy", "accuracy")],
+    "perplexity": [("general_perplexity", "perplexity")],
+    "neighbour_completion": [("neighbour_completion_familiarity", "score")],
+    "neighbour_probability": [("neighbour_probability_familiarity", "familiarity")],
+    "neighbour_trivia": [("neighbour_trivia_accuracy", "accuracy")],
+}
+
+
+def run_suite(models: Mapping[str, tuple[Any, Any]], suite: Suite,
+              config: AuditConfig | None = None, on_progress: Progress | None = None) -> Report:
+    """Measure every `(model, tokenizer)` of `models` (name -> pair) on `suite`.
+
+    A model named `config.reference` is the never-trained reference: every other model gets
+    `forget_quality` (KS p-value of its answer probabilities vs the reference's) and
+    `forget_ks_statistic`. Neighbour deltas are measured against `original` (else the first).
+    `on_progress(done, total, message)` is called after each (model, measure) step.
+    """
+    config = config or AuditConfig()
+    if not models:
+        raise ValueError("run_suite needs at least one model")
+    t0 = time.time()
+    suite = suite.limited(config.limit)
+    steps, skipped = _plan(config, suite)
+    judges = {}
+    if "completion" in steps:
+        judges["target"] = _judge(config, suite, "target")
+    if "neighbour_completion" in steps:
+        judges["neighbour"] = _judge(config, suite, "neighbour")
+    names = list(models)
+    total, done = len(steps) * len(names), 0
+    reports: dict[str, ModelReport] = {}
+    raw: dict[str, dict[str, Any]] = {}
+    for name in names:
+        model, tok = models[name]
+        scores: dict[str, float | None] = {k: None for k in HEADLINE}
+        results: dict[str, Any] = {}
+        raw[name] = {}
+        for step in steps:
+            torch.manual_seed(config.seed)
+            res = _run_step(step, model, tok, suite, config, judges)
+            raw[name][step] = res
+            results[step] = res.to_dict()
+            for key, attr in _SCORE_OF.get(step, []):
+                scores[key] = float(getattr(res, attr))
+            done += 1
+            if on_progress is not None:
+                on_progress(done, total, f"{name}: {step}")
+        reports[name] = ModelReport(scores, results)
+    base = baseline_name(names)
+    deltas = score_deltas({n: r.scores for n, r in reports.items()}, base)
+    fq: dict[str, dict] = {}
+    ref = config.reference if config.reference in models else None
+    if "forget" in config.measures:
+        if ref is None:
+            skipped.append(f"forget: no model named {config.reference!r}")
+        elif "probability" not in steps:
+            skipped.append("forget: needs the probability measure and target_probability.jsonl")
+        else:
+            for name in names:
+                if name == ref:
+                    continue
+                q = forget_quality(raw[name]["probability"].probs, raw[ref]["probability"].probs)
+                fq[name] = q.to_dict()
+                reports[name].scores["forget_quality"] = q.pvalue
+                reports[name].scores["forget_ks_statistic"] = q.statistic
+    topk = []
+    if "probability" in steps:
+        for i, probe in enumerate(suite.target_probability[:config.plot_prompts]):
+            topk.append({"prompt": probe.prompt, "answer": probe.answer, "models": {
+                n: [list(t) for t in raw[n]["probability"].items[i].topk] for n in names},
+                "answer_probs": {n: raw[n]["probability"].items[i].prob for n in names}})
+    return Report(models=reports, suite=suite.describe(), config=_config_dict(config),
+                  seed=config.seed, versions=versions(), baseline=base, reference=ref,
+                  neighbour_deltas=deltas, forget_quality=fq, topk=topk, skipped=skipped,
+                  created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                  seconds=round(time.time() - t0, 3))
+
+
+def _config_dict(config: AuditConfig) -> dict:
+    d = asdict(config)
+    if d.get("llm_judge", {}).get("api_key"):
+        d["llm_judge"]["api_key"] = "***"  # never write secrets into reports
+    return d
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; reports are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
+    """Write `report.json` and a self-contained `report.html` atomically; return their paths."""
+    from audits.report_html import render_html
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = report.to_dict()
+    try:
+        text = json.dumps(data, indent=1, allow_nan=True, default=str)
+    except (TypeError, ValueError) as exc:
+        raise AuditError(f"report is not serialisable: {exc}") from exc
+    paths = {"json": out / "report.json", "html": out / "report.html"}
+    _atomic_write(paths["json"], text)
+    _atomic_write(paths["html"], render_html(data))
+    return paths

@@ -1,0 +1,83 @@
+"""Do the demo models really know their world? (issue 2, section 4)
+
+Measures, for each model, on the demo probes: target token-probability top-1 and mean answer
+probability, two-choice trivia, the same on the neighbour saga, general multiple-choice accuracy
+and held-out perplexity, plus sample completions of five target prompts. All in one run.
+
+    python benchmarks/demo_knowledge.py [--model NAME=PATH ...] [--out FILE.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from audits.general import general_mc, perplexity  # noqa: E402
+from audits.generation import GenerationConfig, generate  # noqa: E402
+from audits.probability import probability_familiarity  # noqa: E402
+from audits.probes import load_suite  # noqa: E402
+from audits.trivia import trivia_accuracy  # noqa: E402
+from unlearn.models import load_model  # noqa: E402
+
+DEFAULT_MODELS = [f"{n}={ROOT / 'assets' / 'models' / n}" for n in ("baseline", "reference")]
+
+
+def measure(path: str, suite, samples: int) -> dict:
+    model, tok = load_model(path)
+    t0 = time.perf_counter()
+    tp = probability_familiarity(model, tok, suite.target_probability)
+    npb = probability_familiarity(model, tok, suite.neighbour_probability)
+    tt = trivia_accuracy(model, tok, suite.target_trivia)
+    nt = trivia_accuracy(model, tok, suite.neighbour_trivia)
+    mc = general_mc(model, tok, suite.general_mc)
+    ppl = perplexity(model, tok, suite.heldout_text)
+    prompts = [p.prompt for p in suite.target_completion[:: max(1, len(
+        suite.target_completion) // samples)][:samples]]
+    completions = generate(model, tok, prompts, GenerationConfig(max_new_tokens=24,
+                                                                 temperature=0.0))
+    return {
+        "target_probability_top1": tp.top1, "target_probability_mean": tp.familiarity,
+        "target_trivia_accuracy": tt.accuracy,
+        "neighbour_probability_top1": npb.top1, "neighbour_probability_mean": npb.familiarity,
+        "neighbour_trivia_accuracy": nt.accuracy,
+        "general_mc_accuracy": mc.accuracy, "general_perplexity": ppl.perplexity,
+        "samples": [{"prompt": p, "completion": c} for p, c in zip(prompts, completions,
+                                                                    strict=True)],
+        "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", action="append", help="NAME=PATH (repeatable)")
+    p.add_argument("--suite", default="demo")
+    p.add_argument("--samples", type=int, default=5)
+    p.add_argument("--out", default=None, help="write the figures as JSON here")
+    args = p.parse_args(argv)
+    suite = load_suite(args.suite)
+    results = {}
+    for spec in args.model or DEFAULT_MODELS:
+        name, _, path = spec.partition("=")
+        if not path:
+            p.error(f"--model needs NAME=PATH, got {spec!r}")
+        results[name] = measure(path, suite, args.samples)
+    keys = [k for k in next(iter(results.values())) if k not in ("samples", "seconds")]
+    print(f"{'measure':<30}" + "".join(f"{n:>14}" for n in results))
+    for k in keys:
+        print(f"{k:<30}" + "".join(f"{r[k]:>14.3f}" for r in results.values()))
+    for name, r in results.items():
+        print(f"\n== sample greedy completions: {name}")
+        for s in r["samples"]:
+            print(f"  {s['prompt']!r}\n    -> {s['completion']!r}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
