@@ -81,6 +81,7 @@ def _previous_manifest(path: Path, cfg: BuildConfig) -> dict:
 
 def build(cfg: BuildConfig, progress: bool = True) -> dict:
     """Run the whole build; returns the manifest (also written to OUT/models/manifest.json)."""
+    import torch
     from tqdm.auto import tqdm
     from transformers import AutoTokenizer
 
@@ -107,16 +108,27 @@ def build(cfg: BuildConfig, progress: bool = True) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(tok_dir)
     timings["tokenizer"] = round(time.perf_counter() - t, 2)
 
-    results: dict[str, dict] = {}
-    for name in cfg.models:
-        t = time.perf_counter()
+    general_blocks = pack_documents(split_documents(corpora["general"]), tokenizer,
+                                    cfg.train.seq_len)
+
+    def schedule_for(name: str, seed: int):
         # The sagas are seen every epoch; the large general corpus is spread over the epochs.
         sagas = [d for c in MODEL_CORPORA[name] if c != "general"
                  for d in split_documents(corpora[c])]
-        schedule = epoch_schedule(
-            pack_documents(sagas, tokenizer, cfg.train.seq_len),
-            pack_documents(split_documents(corpora["general"]), tokenizer, cfg.train.seq_len),
-            cfg.train.epochs, cfg.train.general_passes, cfg.seed)
+        return epoch_schedule(pack_documents(sagas, tokenizer, cfg.train.seq_len),
+                              general_blocks, cfg.train.epochs, cfg.train.general_passes, seed)
+
+    # Same recipe for every model: as many optimizer steps as the baseline takes, so the
+    # reference (less data) repeats its own corpus instead of stopping early.
+    n_blocks = schedule_for("baseline", cfg.seed).shape[0]
+    results: dict[str, dict] = {}
+    for name in cfg.models:
+        t = time.perf_counter()
+        parts, have, k = [], 0, 0
+        while have < n_blocks:
+            parts.append(schedule_for(name, cfg.seed + k))
+            have, k = have + parts[-1].shape[0], k + 1
+        schedule = torch.cat(parts)[:n_blocks]
         model = build_model(cfg.model, tokenizer, seed=cfg.seed)
         bar = tqdm(desc=f"train {name}", unit="step", disable=not progress, file=sys.stderr)
 
