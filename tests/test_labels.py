@@ -151,12 +151,17 @@ TEXT = " ".join([
     "The wizard raised his wand and cast a spell over the old castle."] * 3)
 
 
+SCALE = 0.05  # size of the random raise of the reinforced model's lm_head
+
+
 @pytest.fixture(scope="module")
 def models(tiny_model):
     model, tok = tiny_model
     reinforced = copy.deepcopy(model)
+    gen = torch.Generator().manual_seed(0)  # seeded: the alphas must give different labels
     with torch.no_grad():  # make the reinforced model differ: raise some logits
-        reinforced.lm_head.weight.add_(0.5 * torch.randn_like(reinforced.lm_head.weight))
+        w = reinforced.lm_head.weight
+        w.add_(SCALE * torch.randn(w.shape, generator=gen))
     return model, reinforced, tok
 
 
