@@ -14,10 +14,10 @@ import torch
 class PretrainConfig:
     """How a demo model is trained from scratch."""
 
-    epochs: int = 4  # passes over the saga corpora (target/neighbour)
-    general_passes: float = 1.0  # passes over the general corpus, spread over the epochs
+    epochs: int = 8  # passes over the saga corpora (target/neighbour)
+    general_passes: float = 0.5  # passes over the general corpus, spread over the epochs
     seq_len: int = 256  # tokens per packed block
-    batch_size: int = 16  # blocks per optimizer step
+    batch_size: int = 8  # blocks per optimizer step
     lr: float = 3e-3  # peak learning rate (AdamW)
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
     warmup_steps: int = 100  # linear warm-up
