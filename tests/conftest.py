@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -85,3 +86,11 @@ def require_chromium() -> None:
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def frozen_gc():
+    """Trainer runs gc.collect() at every train(); freezing the import heap makes that cheap."""
+    gc.freeze()
+    yield
+    gc.unfreeze()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import subprocess
@@ -17,12 +16,7 @@ from unlearn.cli import main
 DEMO = ROOT / "assets" / "demo"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _frozen_gc():
-    """Trainer runs gc.collect() at every train(); freezing the import heap makes that cheap."""
-    gc.freeze()
-    yield
-    gc.unfreeze()
+pytestmark = pytest.mark.usefixtures("frozen_gc")
 
 
 @pytest.fixture()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 
 import pytest
@@ -24,12 +23,7 @@ TEXT = "\n\n".join(TINY_TEXT[:10])
 FAST = dict(steps=3, lr=1e-3, batch_size=4, block_size=64, save_every=0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _frozen_gc():
-    """Trainer runs gc.collect() at every train(); freezing the import heap makes that cheap."""
-    gc.freeze()
-    yield
-    gc.unfreeze()
+pytestmark = pytest.mark.usefixtures("frozen_gc")
 
 
 @pytest.fixture(scope="module")

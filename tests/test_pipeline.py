@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 
 import pytest
@@ -20,13 +19,7 @@ from unlearn.pipeline import (
 )
 from unlearn.reinforce import ReinforceConfig
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _frozen_gc():
-    """Trainer runs gc.collect() at every train(); freezing the import heap makes that cheap."""
-    gc.freeze()
-    yield
-    gc.unfreeze()
+pytestmark = pytest.mark.usefixtures("frozen_gc")
 
 
 @pytest.fixture()
