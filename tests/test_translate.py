@@ -216,9 +216,37 @@ def test_rule2_forbidden_lists(sp_tok):
     ids = sp_tok("He met Harry and the friend")["input_ids"]
     # <s> ▁He ▁met ▁Harry ▁and ▁the ▁friend
     tr = translate_block(ids, sp_tok, ANCHORS)
-    jon = set(sp_tok.convert_tokens_to_ids(["▁Jon", "Jon"]))
+    # after a word only the after-a-space form can start "Jon": the no-space "Jon" is not banned
+    jon = {sp_tok.convert_tokens_to_ids("▁Jon")}
     assert [set(f) for f in tr.forbidden] == [set(), set(), set(), jon, jon, jon, jon]
     assert all(f == [] for f in translate_block(ids, sp_tok, ANCHORS, rules=(1,)).forbidden)
+
+
+def test_rule2_no_space_forms_only_where_a_word_starts_without_space(bpe_tok):
+    """A small vocabulary spells a name's no-space form in word pieces: those are forbidden only
+    after a newline (or BOS / quote), never in the middle of running text."""
+    m = AnchorMatcher(bpe_tok, ANCHORS)
+    ids = bpe_tok("Harry went home. Ron said a friend\nwas there and\nRon went")["input_ids"]
+    tr = translate_block(ids, bpe_tok, m)
+    after_space = m.first_tokens("Jon", "space")
+    no_space = m.first_tokens("Jon", "newline") - after_space
+    assert after_space and no_space
+    first_end = tr.spans[0][1] - 1
+    for pos, banned in enumerate(tr.forbidden):
+        if pos < first_end:
+            assert banned == []
+            continue
+        assert after_space <= set(banned)
+        assert (no_space <= set(banned)) == m.token_text(ids[pos]).endswith("\n")
+    assert m.context_after(bpe_tok.bos_token_id) == "start"
+
+
+def test_rule2_skips_leading_articles(sp_tok):
+    anchors = AnchorDictionary({"Hogwarts": ["the Mystic Academy"]})
+    ids = sp_tok("He went to Hogwarts and the friend")["input_ids"]
+    tr = translate_block(ids, sp_tok, anchors)
+    assert sp_tok.convert_tokens_to_ids("▁Mystic") in tr.forbidden[-1]
+    assert sp_tok.convert_tokens_to_ids("▁the") not in tr.forbidden[-1]
 
 
 def test_rule2_changes_label(sp_tok):

@@ -14,8 +14,11 @@ the position in the translated block whose prediction stands in for it:
 * the other tokens of a term map to -1 (never trained);
 * rule 1: the position just before a term that already appeared in the block maps to -1;
 * rule 2: from the position where a translation was used on, the first token of every variant of
-  that translation is listed in `forbidden[i]` (the label runner sets those baseline logits to the
-  row mean before Eq. 1).
+  that translation that could begin the next word there is listed in `forbidden[i]` (the label
+  runner sets those baseline logits to the row mean before Eq. 1). "Could begin there" follows the
+  context the next token is in: the after-a-space form ("ĠJon") everywhere, the no-space forms only
+  after a newline, BOS or quote, so a small vocabulary's word pieces ("J" of "J|on") are not
+  forbidden in the middle of other words.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ CONTEXTS: dict[str, str] = {"start": "", "space": " ", "newline": "\n", "quote":
 SUFFIXES: tuple[str, ...] = ("", "'s", "\u2019s", "s")
 # A base match may be followed by these word pieces ("Harry"+"s" -> "Jon"+"s"), see filter_redundant
 INFLECTION_CONTINUATIONS = frozenset({"s", "es"})
+# Rule 2 forbids the first token of a translation's first *content* word: a translation such as
+# "the city school" would otherwise forbid " the" at every later position of the block.
+ARTICLES = frozenset({"the", "a", "an"})
 _PROBE = "x"  # a plain word put before the context so the context is not at text start
 
 
@@ -94,7 +100,7 @@ class AnchorMatcher:
         self._probe_text = self._decode([self._probe_id])
         self._text_cache: dict[int, str] = {}
         self._variant_cache: dict[tuple[str, str, str], tuple[int, ...]] = {}
-        self._first_cache: dict[str, frozenset[int]] = {}
+        self._first_cache: dict[str, dict[str | None, frozenset[int]]] = {}
         self.trie: dict = {}
         self._related: dict[str, frozenset[str]] | None = None
         self.variants: dict[tuple[int, ...], tuple[str, str, str]] = {}
@@ -167,21 +173,50 @@ class AnchorMatcher:
             self._variant_cache[job] = ids
         return ids
 
-    def first_tokens(self, translation: str) -> frozenset[int]:
-        """First token of every running-text variant of `translation` (whitespace-only tokens such
-        as a lone "▁" are skipped in favour of the next token: forbidding them would forbid every
-        word)."""
-        cached = self._first_cache.get(translation)
-        if cached is None:
-            firsts = set()
+    def first_tokens(self, translation: str, context: str | None = None) -> frozenset[int]:
+        """First token of every running-text variant of `translation`.
+
+        With `context` (a CONTEXTS name, or "lone_space"), only the variants that can begin right
+        after a token that puts the text in that context (see `context_after`); without it, all of
+        them. Leading articles are skipped ("the city school" -> "city": forbidding " the" would
+        forbid the commonest word). A whitespace-only first token (a lone "Ġ" / "▁") is skipped in
+        favour of the next token, which then belongs to the "lone_space" context: forbidding the
+        lone space would forbid every word.
+        """
+        by_ctx = self._first_cache.get(translation)
+        if by_ctx is None:
+            by_ctx = {}
+            words = translation.split()
+            while len(words) > 1 and words[0].casefold() in ARTICLES:
+                words = words[1:]
+            content = " ".join(words)
             for ctx in self.contexts:
                 for suf in self.suffixes:
-                    for t in self.translation_ids(translation, ctx, suf):
+                    ids = self.translation_ids(content, ctx, suf)
+                    for k, t in enumerate(ids):
                         if self.token_text(t).strip():
-                            firsts.add(t)
+                            where = ctx if k == 0 else "lone_space"
+                            by_ctx.setdefault(where, set()).add(t)
                             break
-            cached = self._first_cache[translation] = frozenset(firsts)
-        return cached
+            by_ctx = {c: frozenset(v) for c, v in by_ctx.items()}
+            by_ctx[None] = frozenset().union(*by_ctx.values())
+            self._first_cache[translation] = by_ctx
+        return by_ctx.get(context, frozenset())
+
+    def context_after(self, token_id: int) -> str:
+        """Which running-text context the token after `token_id` starts in: "start" after a
+        special token (BOS), "newline" / "quote" after a token ending in one, "lone_space" after a
+        whitespace-only token, else "space"."""
+        if token_id in self._special:
+            return "start"
+        text = self.token_text(token_id)
+        if text.endswith("\n") and "newline" in self.contexts:
+            return "newline"
+        if text.endswith('"') and "quote" in self.contexts:
+            return "quote"
+        if text and not text.strip():
+            return "lone_space"
+        return "space"
 
     def related(self, key: str) -> frozenset[str]:
         """Keys that count as the same entity for rule 1: `key` itself and every key whose words
@@ -308,8 +343,7 @@ def translate_block(ids: list[int], tokenizer, anchors: AnchorDictionary | Ancho
     spans: list[tuple[int, int, str, str]] = []
     tspans: list[tuple[int, int]] = []
     seen: set[str] = set()
-    banned: set[int] = set()
-    banned_from: list[tuple[int, frozenset[int]]] = []  # (position, ids newly banned from there)
+    used: list[tuple[int, str]] = []  # (position, translation) in order of first use
     i = 0
     for m in matcher.matches(ids) + [None]:
         stop = len(ids) if m is None else m.start
@@ -341,20 +375,31 @@ def translate_block(ids: list[int], tokenizer, anchors: AnchorDictionary | Ancho
         spans.append((start, m.end, m.key, trans))
         tspans.append((tstart, len(translated)))
         seen.add(m.key)
-        if 2 in rules:
-            new = matcher.first_tokens(trans) - banned
-            if new:
-                banned |= new
-                banned_from.append((m.end - 1, frozenset(new)))
+        if 2 in rules and all(t != trans for _, t in used):
+            used.append((m.end - 1, trans))
         i = m.end
-    if banned_from:
-        active: list[int] = []  # shared by consecutive positions until it grows (read-only)
+    if used:
+        # The position predicting token `pos + 1` forbids the first tokens the used translations
+        # take in that token's context ("Ġsleep" after a word; "s" of "s|leep" only after a
+        # newline/BOS/quote, so plurals "friend|s" stay untouched), plus their after-a-space
+        # forms, which are never word pieces.
+        active: dict[str, list[int]] = {}  # context -> sorted ids, shared read-only lists
         k = 0
         for pos in range(len(ids)):
-            while k < len(banned_from) and banned_from[k][0] <= pos:
-                active = sorted(set(active) | banned_from[k][1])
-                k += 1
-            forbidden[pos] = active
+            grew = False
+            while k < len(used) and used[k][0] <= pos:
+                k, grew = k + 1, True
+            if k == 0:
+                continue
+            if grew:
+                active = {}
+            ctx = matcher.context_after(ids[pos])
+            if ctx not in active:
+                ban: set[int] = set()
+                for _, t in used[:k]:
+                    ban |= matcher.first_tokens(t, ctx) | matcher.first_tokens(t, "space")
+                active[ctx] = sorted(ban)
+            forbidden[pos] = active[ctx]
     return Translation(ids, translated, mapping, forbidden, spans, tspans)
 
 
