@@ -27,8 +27,14 @@ class GeneralConfig:
     block_size: int | None = None  # perplexity window in tokens (None: the model's max length)
     ppl_batch_size: int = 8  # windows per forward pass
     max_windows: int | None = None  # cap on perplexity windows (None: the whole text)
+    # how the text becomes tokens (unlearn.data.TEXT_FORMATS): "auto" = what the model's folder
+    # declares (the demo models: paragraphs as <s> ... </s> documents), else one stream
+    text_format: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.text_format not in ("auto", "text", "paragraphs"):
+            raise ValueError(f"text_format must be auto, text or paragraphs, "
+                             f"got {self.text_format!r}")
         if self.batch_size <= 0 or self.ppl_batch_size <= 0:
             raise ValueError("batch_size and ppl_batch_size must be positive")
         if self.block_size is not None and self.block_size < 2:
@@ -97,13 +103,27 @@ def general_mc(model, tokenizer, items: Sequence[MCItem], config: GeneralConfig 
                     sum(o.predicted_norm == o.answer for o in out) / n, out)
 
 
+def _encode(model, tokenizer, text: str, text_format: str) -> list[int]:
+    """The text's ids (no leading BOS) in the format the model was trained on."""
+    if text_format == "text":
+        return encode_continuation(tokenizer, text)
+    try:
+        from unlearn.data import encode_text, resolve_text_format
+    except ImportError:  # audits used without the unlearn package: one stream
+        return encode_continuation(tokenizer, text)
+    folder = getattr(getattr(model, "config", None), "_name_or_path", None) or None
+    return encode_text(tokenizer, text, resolve_text_format(text_format, folder))
+
+
 def perplexity(model, tokenizer, text: str, config: GeneralConfig | None = None,
                on_progress: Progress | None = None) -> PerplexityResult:
     """Perplexity of `text`, token-weighted over non-overlapping windows.
 
-    The text is encoded without special tokens and cut into windows of `block_size - 1` tokens
-    (`block_size - 0` when the tokenizer has no BOS); each window is prefixed with BOS so that
-    every text token is predicted exactly once.
+    The text is encoded without a leading BOS (`config.text_format`: one stream, or paragraphs
+    joined as `</s> <s>` documents when the model was pretrained that way) and cut into windows
+    of `block_size - 1` tokens (`block_size` when the tokenizer has no BOS); each window is
+    prefixed with BOS (unless it starts with one) so that every text token is predicted exactly
+    once; a document's own `<s>` is not counted as text.
     """
     config = config or GeneralConfig()
     if not text or not text.strip():
@@ -111,7 +131,7 @@ def perplexity(model, tokenizer, text: str, config: GeneralConfig | None = None,
     block = config.block_size or min(max_length(model), 4096)
     block = min(block, max_length(model))
     bos = tokenizer.bos_token_id
-    ids = encode_continuation(tokenizer, text)
+    ids = _encode(model, tokenizer, text, config.text_format)
     step = block - 1 if bos is not None else block
     windows = [ids[i:i + step] for i in range(0, len(ids), step)]
     if bos is None:
@@ -120,7 +140,7 @@ def perplexity(model, tokenizer, text: str, config: GeneralConfig | None = None,
         windows = windows[:config.max_windows]
     if not windows:
         raise ValueError("text too short for perplexity")
-    seqs = [([bos] if bos is not None else []) + w for w in windows]
+    seqs = [([bos] if bos is not None and w[:1] != [bos] else []) + w for w in windows]
     pad = pad_id(tokenizer)
     nll, count = 0.0, 0
     model.eval()
@@ -132,8 +152,10 @@ def perplexity(model, tokenizer, text: str, config: GeneralConfig | None = None,
             for row, s in enumerate(batch):
                 tgt = torch.tensor(s[1:], dtype=torch.long, device=logp.device)
                 lp = logp[row, T - len(s): T - 1].gather(-1, tgt[:, None])[:, 0]
+                if bos is not None:  # a document's own <s> after </s> is not text to predict
+                    lp = lp[tgt != bos]
                 nll -= float(lp.double().sum())
-                count += len(s) - 1
+                count += int(lp.numel())
             if on_progress is not None:
                 on_progress(min(start + config.ppl_batch_size, len(seqs)), len(seqs),
                             "perplexity")

@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", action="append", default=[], help="NAME=PATH (repeatable)")
     p.add_argument("--whp-inference", default=None, help="reinforced model folder")
     p.add_argument("--alpha", type=float, default=5.0, help="alpha of the inference variant")
+    p.add_argument("--space", choices=("logprob", "logit"), default="logprob",
+                   help="Eq. 1 space of the inference variant (unlearn.labels.SPACES)")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
@@ -43,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         models[name] = load_model(path)
     if args.whp_inference:
         models["whp_inference"] = load_whp_inference(str(MODELS / "baseline"),
-                                                     args.whp_inference, alpha=args.alpha)
+                                                     args.whp_inference, alpha=args.alpha,
+                                                     space=args.space)
     models["reference"] = load_model(str(MODELS / "reference"))
     t0 = time.perf_counter()
     report = run_suite(models, load_suite("demo"), AuditConfig(limit=args.limit))

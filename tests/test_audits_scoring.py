@@ -196,6 +196,32 @@ def test_perplexity_is_exp_mean_nll_by_hand(bigram):
     assert capped.n_windows == 2 and capped.n_tokens == 14
 
 
+def test_perplexity_on_paragraph_documents_by_hand(bigram):
+    """text_format="paragraphs" (how the demo models were pretrained): paragraphs become
+    `... </s> <s> ...`; the `</s>` ending a paragraph is scored, the `<s>` after it is not."""
+    from unlearn.data import encode_text
+
+    model, tok, logp = bigram
+    text = "Anna walked to the city school.\n\nThe teacher smiled at her.\n\nBen slept."
+    res = perplexity(model, tok, text, GeneralConfig(block_size=8, text_format="paragraphs"))
+    ids = encode_text(tok, text, "paragraphs")
+    bos = tok.bos_token_id
+    nll, count = 0.0, 0
+    for start in range(0, len(ids), 7):
+        window = ids[start:start + 7]
+        seq = ([bos] if window[0] != bos else []) + window
+        for j in range(1, len(seq)):
+            if seq[j] != bos:
+                nll -= float(logp[seq[j], seq[j - 1]])
+                count += 1
+    assert res.n_tokens == count == len(ids) - ids.count(bos)
+    assert res.perplexity == pytest.approx(math.exp(nll / count), rel=1e-5)
+    plain = perplexity(model, tok, text, GeneralConfig(block_size=8, text_format="text"))
+    assert plain.n_tokens == len(encode_continuation(tok, text)) != res.n_tokens
+    with pytest.raises(ValueError, match="text_format"):
+        GeneralConfig(text_format="lines")
+
+
 def test_scoring_validates_inputs(tiny_model):
     model, tok = tiny_model
     with pytest.raises(ValueError, match="continuations"):

@@ -25,7 +25,23 @@ def pair(tiny_model_dir):
 def test_whp_logits_formula():
     v_b = torch.tensor([[1.0, 2.0, 3.0]])
     v_r = torch.tensor([[2.0, 2.0, 1.0]])  # raised, equal, lowered
-    assert whp_logits(v_b, v_r, 5.0).tolist() == [[1.0 - 5.0, 2.0, 3.0]]
+    assert whp_logits(v_b, v_r, 5.0, space="logit").tolist() == [[1.0 - 5.0, 2.0, 3.0]]
+    # default: the same formula on log-probabilities
+    lb, lr = torch.log_softmax(v_b, -1), torch.log_softmax(v_r, -1)
+    torch.testing.assert_close(whp_logits(v_b, v_r, 5.0), lb - 5.0 * torch.relu(lr - lb))
+
+
+def test_logprob_space_ignores_a_row_shift_logit_space_does_not():
+    """Logits are defined up to a constant per row; only the logprob space is blind to it."""
+    v_b = torch.tensor([[3.0, 2.0, 0.0]])
+    v_r = torch.tensor([[5.0, 1.9, -3.0]])  # reinforcement raised token 0, lowered the others
+    shifted = v_r + 4.0  # the same distribution, every logit four higher
+    assert whp_logits(v_b, v_r, 5.0).argmax().item() == 1
+    assert whp_logits(v_b, v_r, 5.0, space="logit").argmax().item() == 1
+    torch.testing.assert_close(whp_logits(v_b, shifted, 5.0), whp_logits(v_b, v_r, 5.0))
+    # on raw logits the shift makes ReLU fire everywhere (the un-rectified formula): Eq. 1 now
+    # prefers the token the reinforced model made least likely
+    assert whp_logits(v_b, shifted, 5.0, space="logit").argmax().item() == 2
 
 
 def test_forward_combines_logits_at_every_position(pair):
@@ -37,7 +53,8 @@ def test_forward_combines_logits_at_every_position(pair):
         v_b = base(**enc).logits.float()
         v_r = reinf(**enc).logits.float()
     assert got.shape == v_b.shape
-    torch.testing.assert_close(got, v_b - 2.5 * torch.relu(v_r - v_b))
+    lb, lr = torch.log_softmax(v_b, -1), torch.log_softmax(v_r, -1)
+    torch.testing.assert_close(got, lb - 2.5 * torch.relu(lr - lb))
     assert model.config is base.config and model.device == base.device
 
 
@@ -109,7 +126,10 @@ def test_load_and_validation(tiny_model_dir):
     model, tok = load_whp_inference(str(tiny_model_dir), str(tiny_model_dir), alpha=1.0)
     ids = tok("Anna walked", return_tensors="pt")["input_ids"]
     with torch.inference_mode():
-        # identical models: Eq. 1 leaves the baseline logits unchanged
-        torch.testing.assert_close(model(ids).logits, model.baseline(ids).logits.float())
+        # identical models: Eq. 1 leaves the baseline's log-probabilities unchanged
+        torch.testing.assert_close(model(ids).logits,
+                                   torch.log_softmax(model.baseline(ids).logits.float(), -1))
     with pytest.raises(ValueError, match="alpha"):
         WHPInferenceModel(model.baseline, model.reinforced, alpha=-1)
+    with pytest.raises(ValueError, match="space"):
+        WHPInferenceModel(model.baseline, model.reinforced, space="probs")

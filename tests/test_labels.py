@@ -91,6 +91,24 @@ def test_forbidden_mask_sets_row_mean():
     assert forbidden_mask_from_lists([[7]], 4).sum() == 0  # ids beyond the vocabulary ignored
 
 
+def test_logprob_space_is_shift_invariant_and_default_in_runner():
+    v_b = torch.tensor([[3.0, 2.0, 0.0], [0.0, 0.0, 0.0]])
+    v_r = torch.tensor([[5.0, 1.9, -3.0], [0.0, 0.0, 0.0]])  # raised token 0, lowered the rest
+    lifted = v_r + 4.0  # the reinforced model's rows moved up as a whole: same distributions
+    mapping = torch.tensor([0, 1])
+    for rows in (v_r, lifted):
+        assert generic_labels(v_b, rows, mapping, [5.0], space="logprob")[5.0].tolist() == [-100, 1]
+    assert generic_labels(v_b, v_r, mapping, [5.0], space="logit")[5.0].tolist() == [-100, 1]
+    # on raw logits the lift makes ReLU fire on every token: the label becomes the token the
+    # reinforced model made least likely
+    assert generic_labels(v_b, lifted, mapping, [5.0], space="logit")[5.0].tolist() == [-100, 2]
+    assert LabelConfig().space == "logprob"
+    with pytest.raises(ValueError, match="space"):
+        LabelConfig(space="softmax")
+    with pytest.raises(ValueError, match="space"):
+        generic_logits(v_b, v_r, 1.0, space="probs")
+
+
 def test_reindex():
     v_t = torch.tensor([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])  # T' = 3
     out = reindex(v_t, torch.tensor([2, -1, 0, 1]))  # T = 4
@@ -183,7 +201,9 @@ def _expected_ignore(tok, config, limit=None):
 
 def test_runner_dataset_columns_shapes_and_masks(models, tmp_path):
     baseline, reinforced, tok = models
-    config = LabelConfig(alphas=(5.0, 2.5), block_size=48, batch_size=2, shard_size=2)
+    # raw logits: the tiny perturbed pair differs enough there for the two alphas to disagree
+    config = LabelConfig(alphas=(5.0, 2.5), block_size=48, batch_size=2, shard_size=2,
+                         space="logit")
     calls = []
     ds = compute_labels(baseline, reinforced, tok, TEXT, ANCHORS, config, tmp_path / "labels",
                         on_progress=lambda d, t: calls.append((d, t)))
@@ -220,7 +240,8 @@ def test_runner_labels_match_direct_computation(models, tmp_path):
     mapping = torch.tensor(tr.mapping)
     mapping[-1] = -1
     mask = forbidden_mask_from_lists(tr.forbidden, v_r.shape[-1])
-    want = generic_labels(reindex(v_t, mapping), v_r, mapping, [5.0], forbidden_mask=mask)[5.0]
+    want = generic_labels(reindex(v_t, mapping), v_r, mapping, [5.0], forbidden_mask=mask,
+                          space="logprob")[5.0]
     assert ds[0]["labels"][:len(block)] == want.tolist()
 
 
@@ -300,3 +321,25 @@ def test_runner_recomputes_when_inputs_change(models, tmp_path):
     third = json.loads((out / "whp_labels.json").read_text())["fingerprint"]
     assert len({first, second, third}) == 3
     assert len(load_labels(out)) < 3
+
+
+def test_runner_paragraph_documents(models, tmp_path):
+    """text_format="paragraphs": blocks carry `</s> <s>` between paragraphs and no newline, and
+    an anchored term right after a document's BOS is still translated."""
+    baseline, reinforced, tok = models
+    text = "\n\n".join(["Mira studied starcraft at Gallowmere.", "Pip flew over Gallowmere.",
+                        "The teacher smiled at her."] * 3)
+    config = LabelConfig(alphas=(5.0,), block_size=64, batch_size=2, text_format="paragraphs")
+    ds = compute_labels(baseline, reinforced, tok, text, ANCHORS, config, tmp_path / "p")
+    newline = set(tok("\n", add_special_tokens=False)["input_ids"])
+    bos, eos = tok.bos_token_id, tok.eos_token_id
+    for row in ds:
+        ids = [t for t, m in zip(row["input_ids"], row["attention_mask"], strict=True) if m]
+        assert ids[0] == bos and ids[1] != bos and not newline & set(ids)
+        assert any(a == eos and b == bos for a, b in zip(ids, ids[1:], strict=False))
+    matcher = AnchorMatcher(tok, ANCHORS)
+    first = ds[0]["input_ids"]
+    starts = [m.start for m in matcher.matches(first)]
+    assert any(first[s - 1] == bos and s > 1 for s in starts)  # "Pip" opening a paragraph
+    with pytest.raises(ValueError, match="text_format"):
+        LabelConfig(text_format="lines")

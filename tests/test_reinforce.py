@@ -6,7 +6,16 @@ import pytest
 import torch
 from conftest import TINY_TEXT
 
-from unlearn.data import lm_dataset, pair_with_retain, token_blocks, truncate_text
+from unlearn.data import (
+    TEXT_FORMAT_FILE,
+    copy_text_format,
+    encode_text,
+    lm_dataset,
+    pair_with_retain,
+    resolve_text_format,
+    token_blocks,
+    truncate_text,
+)
 from unlearn.models import load_model, load_tokenizer
 from unlearn.reinforce import Cancelled, ReinforceConfig, reinforce
 
@@ -26,6 +35,52 @@ def test_token_blocks_start_with_bos_and_cover_the_text(tiny_model_dir):
     assert row["labels"][16 - pad:] == [-100] * pad
     with pytest.raises(ValueError, match="block_size"):
         token_blocks(tok, TEXT, 1)
+
+
+def test_paragraph_documents_format(tiny_model_dir, tmp_path):
+    tok = load_tokenizer(str(tiny_model_dir))
+    text = "Anna walked home.\n\nThe owl flew.\n\n\nBen slept.\n"
+    bos, eos = tok.bos_token_id, tok.eos_token_id
+    ids = encode_text(tok, text, "paragraphs")
+    para = [tok(p, add_special_tokens=False)["input_ids"]
+            for p in ("Anna walked home.", "The owl flew.", "Ben slept.")]
+    assert ids == para[0] + [eos, bos] + para[1] + [eos, bos] + para[2] + [eos]
+    newline = set(tok("\n", add_special_tokens=False)["input_ids"])
+    assert not newline & set(ids)
+    assert encode_text(tok, text, "text") == tok(text, add_special_tokens=False)["input_ids"]
+    # a block that starts on a document's own BOS gets no second one
+    cut = len(para[0]) + 2  # block 2 starts right at the second paragraph's BOS
+    blocks = token_blocks(tok, text, cut, min_block=2, text_format="paragraphs")
+    assert all(b[0] == bos and b[1] != bos for b in blocks)
+    assert len(lm_dataset(tok, text, 64, "paragraphs")) == 1
+    with pytest.raises(ValueError, match="text_format"):
+        encode_text(tok, text, "lines")
+
+
+def test_text_format_auto_reads_the_model_folder(tmp_path):
+    model = tmp_path / "m"
+    model.mkdir()
+    assert resolve_text_format("auto", model) == "text"
+    assert resolve_text_format("paragraphs", model) == "paragraphs"
+    (model / TEXT_FORMAT_FILE).write_text('{"text_format": "paragraphs"}')
+    assert resolve_text_format("auto", model) == "paragraphs"
+    assert resolve_text_format("text", model) == "text"  # an explicit choice wins
+    derived = tmp_path / "derived"
+    derived.mkdir()
+    copy_text_format(model, derived)
+    assert resolve_text_format("auto", derived) == "paragraphs"
+    (model / TEXT_FORMAT_FILE).write_text('{"text_format": "lines"}')
+    with pytest.raises(ValueError, match="lines"):
+        resolve_text_format("auto", model)
+    with pytest.raises(ValueError, match="text_format"):
+        resolve_text_format("both", model)
+
+
+def test_demo_models_declare_paragraph_documents():
+    from conftest import ROOT
+
+    for name in ("baseline", "reference", "unlearned"):
+        assert resolve_text_format("auto", ROOT / "assets" / "models" / name) == "paragraphs"
 
 
 def test_truncate_text_and_retain_pairing(tiny_model_dir):

@@ -140,9 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--alpha", type=positive_float, action="append", default=None,
                    help="Eq. 1 strength (repeat for several; the finetune uses the first)")
+    p.add_argument("--label-space", choices=("logprob", "logit"), default="logprob",
+                   help="Eq. 1 on log-probabilities (default) or on raw logits (the paper's "
+                        "literal formula; sensitive to a per-row logit shift)")
     p.add_argument("--reinforce-epochs", type=positive_float, default=3.0)
     p.add_argument("--reinforce-lr", type=positive_float, default=5e-5)
     p.add_argument("--label-batch-size", type=positive_int, default=8)
+    p.add_argument("--text-format", choices=("auto", "text", "paragraphs"), default="auto",
+                   help="how the text becomes tokens: one stream, or blank-line-separated "
+                        "paragraphs as <s>...</s> documents (auto: what the model folder's "
+                        "text_format.json says, else text)")
     _common(p)
     _finetune_args(p)
 
@@ -153,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=positive_float, default=3.0)
     p.add_argument("--lr", type=positive_float, default=5e-5)
     p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--text-format", choices=("auto", "text", "paragraphs"), default="auto",
+                   help="how the text becomes tokens: one stream, or blank-line-separated "
+                        "paragraphs as <s>...</s> documents (auto: what the model folder's "
+                        "text_format.json says, else text)")
     _common(p)
 
     p = sub.add_parser("labels", help="generic labels (Eq. 1 + anchored terms) for the target")
@@ -162,6 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--anchors", type=existing_file, required=True)
     p.add_argument("--out", required=True, help="folder for the label dataset")
     p.add_argument("--alpha", type=positive_float, action="append", default=None)
+    p.add_argument("--text-format", choices=("auto", "text", "paragraphs"), default="auto",
+                   help="how the text becomes tokens: one stream, or blank-line-separated "
+                        "paragraphs as <s>...</s> documents (auto: what the model folder's "
+                        "text_format.json says, else text)")
+    p.add_argument("--label-space", choices=("logprob", "logit"), default="logprob",
+                   help="Eq. 1 on log-probabilities (default) or on raw logits (the paper's "
+                        "literal formula; sensitive to a per-row logit shift)")
     p.add_argument("--batch-size", type=positive_int, default=8)
     _common(p)
 
@@ -182,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--npo-beta", type=positive_float, default=0.1)
     p.add_argument("--retain-weight", type=positive_float, default=1.0)
+    p.add_argument("--text-format", choices=("auto", "text", "paragraphs"), default="auto",
+                   help="how the text becomes tokens: one stream, or blank-line-separated "
+                        "paragraphs as <s>...</s> documents (auto: what the model folder's "
+                        "text_format.json says, else text)")
     _common(p)
     _finetune_args(p)
 
@@ -260,7 +282,8 @@ def cmd_whp(args, progress) -> int:
 
     config = WHPConfig(
         baseline=args.baseline, target=args.target, anchors=args.anchors, out=args.out,
-        alphas=tuple(args.alpha or (5.0,)), block_size=args.block_size,
+        alphas=tuple(args.alpha or (5.0,)), label_space=args.label_space,
+        text_format=args.text_format, block_size=args.block_size,
         max_target_tokens=args.max_target_tokens, label_batch_size=args.label_batch_size,
         seed=args.seed, device=args.device,
         reinforce=ReinforceConfig(epochs=args.reinforce_epochs, lr=args.reinforce_lr,
@@ -273,12 +296,13 @@ def cmd_whp(args, progress) -> int:
 
 
 def cmd_reinforce(args, progress) -> int:
-    from unlearn.data import read_text, truncate_text
+    from unlearn.data import read_text, resolve_text_format, truncate_text
     from unlearn.models import load_tokenizer
     from unlearn.reinforce import ReinforceConfig, reinforce
 
     config = ReinforceConfig(epochs=args.epochs, lr=args.lr, block_size=args.block_size,
-                             batch_size=args.batch_size, seed=args.seed, device=args.device)
+                             batch_size=args.batch_size, seed=args.seed, device=args.device,
+                             text_format=resolve_text_format(args.text_format, args.baseline))
     tok = load_tokenizer(args.baseline)
     text = truncate_text(tok, read_text(args.target), args.max_target_tokens)
     info = reinforce(args.baseline, text, args.out, config, on_progress=progress)
@@ -290,12 +314,14 @@ def cmd_reinforce(args, progress) -> int:
 
 def cmd_labels(args, progress) -> int:
     from unlearn.anchors import filter_redundant, load_anchors
-    from unlearn.data import read_text, truncate_text
+    from unlearn.data import read_text, resolve_text_format, truncate_text
     from unlearn.labels import LabelConfig, compute_labels
     from unlearn.models import load_model
 
-    config = LabelConfig(alphas=tuple(args.alpha or (5.0,)), block_size=args.block_size,
-                         batch_size=args.batch_size, seed=args.seed, device=args.device)
+    config = LabelConfig(alphas=tuple(args.alpha or (5.0,)), space=args.label_space,
+                         text_format=resolve_text_format(args.text_format, args.baseline),
+                         block_size=args.block_size, batch_size=args.batch_size,
+                         seed=args.seed, device=args.device)
     anchors, dropped = filter_redundant(load_anchors(args.anchors))
     base, tok = load_model(args.baseline, device=args.device)
     reinf, _ = load_model(args.reinforced, device=args.device)
@@ -328,6 +354,7 @@ def cmd_baseline(args, progress) -> int:
     config = BaselineConfig(baseline=args.baseline, target=args.target, out=args.out,
                             retain=args.retain, max_target_tokens=args.max_target_tokens,
                             max_retain_tokens=args.max_target_tokens,
+                            text_format=args.text_format,
                             finetune=_finetune_config(args, args.method),
                             eval=_eval_config(args))
     result = run_baseline(config, on_progress=progress, force=args.force)

@@ -6,6 +6,15 @@ from pathlib import Path
 
 IGNORE_INDEX = -100  # HF label convention: positions with this label are not trained
 
+# How a text file becomes a token stream:
+#   "text": one stream, exactly as written (books, articles; a model that saw raw text);
+#   "paragraphs": each blank-line-separated paragraph is a document `<s> ... </s>`, the way the
+#   demo models were pretrained (they never saw a "\n" token; feeding them "\n\n" teaches the
+#   reinforced model a format, not the target, and Eq. 1 then unlearns paragraph breaks).
+# "auto" reads `text_format.json` in the model folder (the demo models carry one), else "text".
+TEXT_FORMATS = ("text", "paragraphs")
+TEXT_FORMAT_FILE = "text_format.json"
+
 
 def read_text(path: str | Path) -> str:
     """Read a UTF-8 text file; a clear error when it is missing or empty."""
@@ -45,19 +54,71 @@ def truncate_text(tokenizer, text: str, max_tokens: int | None) -> str:
     return cut
 
 
-def token_blocks(tokenizer, text: str, block_size: int, min_block: int = 8) -> list[list[int]]:
+def resolve_text_format(text_format: str, model: str | Path | None = None) -> str:
+    """"text" / "paragraphs" as given; "auto": what `model`'s folder declares, else "text"."""
+    import json
+
+    if text_format in TEXT_FORMATS:
+        return text_format
+    if text_format != "auto":
+        raise ValueError(f"text_format must be 'auto' or one of {TEXT_FORMATS}, "
+                         f"got {text_format!r}")
+    marker = Path(str(model)) / TEXT_FORMAT_FILE if model is not None else None
+    if marker is not None and marker.is_file():
+        declared = json.loads(marker.read_text(encoding="utf-8")).get("text_format")
+        if declared not in TEXT_FORMATS:
+            raise ValueError(f"{marker}: text_format must be one of {TEXT_FORMATS}, "
+                             f"got {declared!r}")
+        return declared
+    return "text"
+
+
+def copy_text_format(src_model: str | Path, dst_dir: str | Path) -> None:
+    """Carry the source model's `text_format.json` over to a model derived from it."""
+    import shutil
+
+    marker = Path(str(src_model)) / TEXT_FORMAT_FILE
+    if marker.is_file() and Path(dst_dir).is_dir():
+        shutil.copyfile(marker, Path(dst_dir) / TEXT_FORMAT_FILE)
+
+
+def encode_text(tokenizer, text: str, text_format: str = "text") -> list[int]:
+    """Token ids of `text` without a leading BOS (callers put one at the head of each block).
+
+    "text": the text as one stream. "paragraphs": paragraphs (split at blank lines) joined as
+    `p1 </s> <s> p2 </s> <s> ...`, as `unlearn.demo.train.pack_documents` pretrained on them.
+    """
+    if text_format not in TEXT_FORMATS:
+        raise ValueError(f"text_format must be one of {TEXT_FORMATS}, got {text_format!r}")
+    if text_format == "text":
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+    docs = [d.strip() for d in text.split("\n\n") if d.strip()]
+    sep = [t for t in (tokenizer.eos_token_id, tokenizer.bos_token_id) if t is not None]
+    ids: list[int] = []
+    for k, enc in enumerate(tokenizer(docs, add_special_tokens=False)["input_ids"] if docs else []):
+        if k:
+            ids.extend(sep)
+        ids.extend(enc)
+    if ids and tokenizer.eos_token_id is not None:
+        ids.append(tokenizer.eos_token_id)
+    return ids
+
+
+def token_blocks(tokenizer, text: str, block_size: int, min_block: int = 8,
+                 text_format: str = "text") -> list[list[int]]:
     """Split `text` into blocks of at most `block_size` token ids, each starting with BOS.
 
-    The whole text is tokenized once (no special tokens) and cut every `block_size - 1`
-    tokens; the BOS the tokenizer would add to any encoded text is put at the head of each
-    block. A final block shorter than `min_block` tokens is dropped.
+    The whole text is tokenized once (`encode_text`, no leading BOS) and cut every
+    `block_size - 1` tokens; the BOS the tokenizer would add to any encoded text is put at the
+    head of each block. A final block shorter than `min_block` tokens is dropped.
     """
     if block_size < 2:
         raise ValueError(f"block_size must be >= 2, got {block_size}")
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    ids = encode_text(tokenizer, text, text_format)
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
     step = block_size - len(bos)
-    blocks = [bos + ids[i:i + step] for i in range(0, len(ids), step)]
+    blocks = [(bos if ids[i:i + 1] != bos else []) + ids[i:i + step]  # no double BOS
+              for i in range(0, len(ids), step)]
     blocks = [b for b in blocks if len(b) >= min(min_block, block_size)]
     if not blocks:
         raise ValueError("text is too short to make a single token block")
@@ -75,13 +136,13 @@ def pad_blocks(blocks: list[list[int]], block_size: int, pad_id: int) -> dict[st
     return out
 
 
-def lm_dataset(tokenizer, text: str, block_size: int):
+def lm_dataset(tokenizer, text: str, block_size: int, text_format: str = "text"):
     """A `datasets.Dataset` of causal-LM blocks (input_ids, attention_mask, labels) for `text`."""
     from datasets import Dataset
 
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    return Dataset.from_dict(pad_blocks(token_blocks(tokenizer, text, block_size), block_size,
-                                        pad_id))
+    blocks = token_blocks(tokenizer, text, block_size, text_format=text_format)
+    return Dataset.from_dict(pad_blocks(blocks, block_size, pad_id))
 
 
 def pair_with_retain(dataset, retain_dataset):

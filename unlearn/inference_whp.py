@@ -17,9 +17,12 @@ from unlearn.labels import generic_logits  # the one Eq. 1 implementation
 
 
 def whp_logits(baseline_logits: torch.Tensor, reinforced_logits: torch.Tensor,
-               alpha: float) -> torch.Tensor:
-    """Eq. 1: v_b - alpha * relu(v_r - v_b), in float32; any shape (..., V)."""
-    return generic_logits(baseline_logits, reinforced_logits, alpha)
+               alpha: float, space: str = "logprob") -> torch.Tensor:
+    """Eq. 1: v_b - alpha * relu(v_r - v_b), in float32; any shape (..., V).
+
+    `space` as in `unlearn.labels.SPACES`: "logprob" (default, both rows log_softmax-ed first) or
+    "logit" (the raw rows)."""
+    return generic_logits(baseline_logits, reinforced_logits, alpha, space)
 
 
 @dataclass
@@ -36,10 +39,15 @@ class WHPOutput:
 class WHPInferenceModel(torch.nn.Module):
     """Baseline + reinforced model combined by Eq. 1 at every position."""
 
-    def __init__(self, baseline, reinforced, alpha: float = 5.0):
+    def __init__(self, baseline, reinforced, alpha: float = 5.0, space: str = "logprob"):
         super().__init__()
         if not alpha >= 0:
             raise ValueError(f"alpha must be >= 0, got {alpha}")
+        from unlearn.labels import SPACES
+
+        if space not in SPACES:
+            raise ValueError(f"space must be one of {SPACES}, got {space!r}")
+        self.space = space
         vb = baseline.get_output_embeddings().weight.shape[0]
         vr = reinforced.get_output_embeddings().weight.shape[0]
         if vb != vr:
@@ -74,7 +82,7 @@ class WHPInferenceModel(torch.nn.Module):
         out_b = self.baseline(past_key_values=cache_b, **common)
         out_r = self.reinforced(past_key_values=cache_r, **common)
         caches = (out_b.past_key_values, out_r.past_key_values) if use_cache else None
-        return WHPOutput(whp_logits(out_b.logits, out_r.logits, self.alpha), caches)
+        return WHPOutput(whp_logits(out_b.logits, out_r.logits, self.alpha, self.space), caches)
 
     @staticmethod
     def _pick(logits: torch.Tensor, do_sample: bool, temperature: float, top_p: float,
@@ -167,10 +175,10 @@ class WHPInferenceModel(torch.nn.Module):
 
 
 def load_whp_inference(baseline: str, reinforced: str, alpha: float = 5.0, device: str = "cpu",
-                       dtype: str = "auto"):
+                       dtype: str = "auto", space: str = "logprob"):
     """`(WHPInferenceModel, tokenizer)` from two model folders (or hub ids)."""
     from unlearn.models import load_model
 
     base, tok = load_model(baseline, device=device, dtype=dtype)
     reinf, _ = load_model(reinforced, device=device, dtype=dtype)
-    return WHPInferenceModel(base, reinf, alpha), tok
+    return WHPInferenceModel(base, reinf, alpha, space), tok

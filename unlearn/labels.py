@@ -30,23 +30,39 @@ from unlearn.anchors import AnchorDictionary, choose_translations
 from unlearn.translate import AnchorMatcher, get_matcher, translate_block
 
 IGNORE_INDEX = -100
+# What Eq. 1 compares: "logit" = the raw logit rows (the paper's literal formula); "logprob" = the
+# rows after log_softmax. Logits are defined only up to a constant per row, and Eq. 1's ReLU is not
+# invariant to it: when reinforcement lifts a whole row (the demo's reinforced model sits ~1 logit
+# above the baseline on average), ReLU(v_r - v_b) is positive almost everywhere and Eq. 1 turns
+# into the un-rectified `v_b - alpha * (v_r - v_b)` that the paper warns against.
+SPACES = ("logprob", "logit")
 
 __all__ = ["generic_logits", "generic_labels", "reindex", "apply_forbidden",
            "forbidden_mask_from_lists", "label_column", "LabelConfig", "compute_labels",
-           "split_blocks", "load_labels", "labels_complete", "IGNORE_INDEX"]
+           "split_blocks", "load_labels", "labels_complete", "IGNORE_INDEX", "SPACES",
+           "in_space"]
 
 
 # ============================================================================ pure tensor math
 
+def in_space(v: torch.Tensor, space: str) -> torch.Tensor:
+    """Rows `(..., V)` as float32 in `space` ("logit": unchanged; "logprob": log_softmax)."""
+    if space not in SPACES:
+        raise ValueError(f"space must be one of {SPACES}, got {space!r}")
+    v = v.float()
+    return torch.log_softmax(v, dim=-1) if space == "logprob" else v
+
+
 def generic_logits(v_baseline: torch.Tensor, v_reinforced: torch.Tensor,
-                   alpha: float) -> torch.Tensor:
+                   alpha: float, space: str = "logit") -> torch.Tensor:
     """Eq. 1: `v_b - alpha * relu(v_r - v_b)`; shapes `(..., V)` -> `(..., V)` float32.
 
     Only logits the reinforced model raised above the baseline are pushed down; the others keep
-    the baseline value. `alpha = 0` gives the baseline itself.
+    the baseline value. `alpha = 0` gives the baseline itself. With `space="logprob"` both rows
+    are log_softmax-ed first (see `SPACES`); "logit" is the formula on the rows as given.
     """
-    vb = v_baseline.float()
-    return vb - alpha * torch.relu(v_reinforced.float() - vb)
+    vb = in_space(v_baseline, space)
+    return vb - alpha * torch.relu(in_space(v_reinforced, space) - vb)
 
 
 def reindex(v_translated: torch.Tensor, mapping: torch.Tensor) -> torch.Tensor:
@@ -95,13 +111,14 @@ def label_column(alpha: float) -> str:
 
 def generic_labels(v_baseline_mapped: torch.Tensor, v_reinforced: torch.Tensor,
                    mapping: torch.Tensor, alphas: Sequence[float],
-                   forbidden_mask: torch.Tensor | None = None) -> dict[float, torch.Tensor]:
+                   forbidden_mask: torch.Tensor | None = None,
+                   space: str = "logit") -> dict[float, torch.Tensor]:
     """Causal-LM labels from Eq. 1 for several alphas at once.
 
     `v_baseline_mapped`: `(..., T, V)` baseline logits on the translated block, already
     `reindex`-ed to original positions; `v_reinforced`: `(..., T, V)` on the original block;
     `mapping`: `(..., T)` (-1 = not trained); `forbidden_mask`: optional bool `(..., T, V)`
-    (rule 2).
+    (rule 2, applied to the raw rows before `space`: "logit" or "logprob", see `SPACES`).
     Returns `{alpha: LongTensor (..., T)}` aligned with `input_ids` (see module docstring):
     `labels[..., 0] = -100`, `labels[..., t] = argmax(Eq. 1 at t - 1)` or -100 where
     `mapping[..., t - 1] == -1`.
@@ -118,7 +135,8 @@ def generic_labels(v_baseline_mapped: torch.Tensor, v_reinforced: torch.Tensor,
     vb = v_baseline_mapped.float()
     if forbidden_mask is not None:
         vb = apply_forbidden(vb, forbidden_mask)
-    raised = torch.relu(v_reinforced.float() - vb)  # (..., T, V) computed once for every alpha
+    vb = in_space(vb, space)
+    raised = torch.relu(in_space(v_reinforced, space) - vb)  # (..., T, V), once for all alphas
     keep = mapping[..., :-1] >= 0  # (..., T-1): prediction at t-1 is trained
     out: dict[float, torch.Tensor] = {}
     for alpha in alphas:
@@ -136,6 +154,8 @@ class LabelConfig:
     """How to compute generic labels for a target text."""
 
     alphas: tuple[float, ...] = (5.0,)  # Eq. 1 strengths; the first one fills the `labels` column
+    space: str = "logprob"  # Eq. 1 on log-probabilities, or "logit" for the raw rows (see SPACES)
+    text_format: str = "text"  # "text" or "paragraphs" (see unlearn.data.TEXT_FORMATS)
     block_size: int = 512  # tokens per block, BOS included
     batch_size: int = 8  # blocks per forward pass
     seed: int = 0  # per-block choice of translations
@@ -153,6 +173,13 @@ class LabelConfig:
             raise ValueError("alphas must contain at least one value")
         if any(a < 0 for a in self.alphas):
             raise ValueError(f"alphas must be >= 0, got {self.alphas}")
+        if self.space not in SPACES:
+            raise ValueError(f"space must be one of {SPACES}, got {self.space!r}")
+        from unlearn.data import TEXT_FORMATS
+
+        if self.text_format not in TEXT_FORMATS:
+            raise ValueError(f"text_format must be one of {TEXT_FORMATS}, "
+                             f"got {self.text_format!r}")
         if len(set(label_column(a) for a in self.alphas)) != len(self.alphas):
             raise ValueError(f"alphas contain duplicates: {self.alphas}")
         if self.block_size < 4:
@@ -321,7 +348,7 @@ def _label_batch(baseline, reinforced, blocks: list[list[int]], translations: li
             r_idx = torch.tensor(rows_i, device=device)
             v_b[r_idx, torch.tensor(cols_i, device=device)] = v_b.mean(dim=-1)[r_idx]
         labels = generic_labels(v_b, v_r[b, :, :vocab].float(), mapping.to(device),
-                                config.alphas)
+                                config.alphas, space=config.space)
         row = {"input_ids": orig[b].tolist(), "attention_mask": orig_mask[b].tolist()}
         for alpha, lab in labels.items():
             row[label_column(alpha)] = lab.cpu().tolist()
@@ -372,7 +399,9 @@ def compute_labels(baseline, reinforced, tokenizer, text: str,
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
     pad_id = next(t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0)
                   if t is not None)
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    from unlearn.data import encode_text
+
+    ids = encode_text(tokenizer, text, config.text_format)
     ranges = split_blocks(ids, config.block_size - len(bos), matcher)
     if not ranges:
         raise ValueError("the target text has no tokens")
@@ -435,7 +464,7 @@ def compute_labels(baseline, reinforced, tokenizer, text: str,
         blocks, translations = [], []
         for k in batch:
             a, b = ranges[k]
-            block = bos + ids[a:b]
+            block = (bos if ids[a:a + 1] != bos else []) + ids[a:b]  # no double BOS
             choice = choose_translations(matcher.anchors, random.Random(f"{config.seed}:{k}"))
             tr = translate_block(block, tokenizer, matcher, choice, rules=config.rules)
             blocks.append(block)

@@ -27,7 +27,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from unlearn.data import lm_dataset, pair_with_retain, read_text, truncate_text
+from unlearn.data import (
+    copy_text_format,
+    lm_dataset,
+    pair_with_retain,
+    read_text,
+    resolve_text_format,
+    truncate_text,
+)
 from unlearn.evaluate import EvalConfig
 from unlearn.finetune import FinetuneConfig, finetune, select_alpha
 from unlearn.reinforce import Cancelled, ReinforceConfig, reinforce
@@ -187,6 +194,8 @@ class WHPConfig:
     anchors: str  # anchored-term dictionary (JSON or CSV)
     out: str  # run directory
     alphas: tuple[float, ...] = (5.0,)  # Eq. 1 strengths; the finetune uses the first
+    label_space: str = "logprob"  # Eq. 1 on log-probabilities or raw "logit" rows (labels.SPACES)
+    text_format: str = "auto"  # how the target becomes tokens (data.TEXT_FORMATS; auto: model's)
     block_size: int = 512  # tokens per block (reinforce, labels, finetune)
     max_target_tokens: int | None = None  # use only the first N tokens of the target text
     label_batch_size: int = 8  # blocks per forward pass when computing labels
@@ -205,6 +214,10 @@ class WHPConfig:
         self.alphas = tuple(float(a) for a in self.alphas)
         if not self.alphas or any(not a > 0 for a in self.alphas):
             raise ValueError(f"alphas must be > 0, got {self.alphas}")
+        from unlearn.labels import SPACES
+
+        if self.label_space not in SPACES:
+            raise ValueError(f"label_space must be one of {SPACES}, got {self.label_space!r}")
         if self.block_size < 4:
             raise ValueError(f"block_size must be >= 4, got {self.block_size}")
         if self.max_target_tokens is not None and self.max_target_tokens < 8:
@@ -215,6 +228,8 @@ class WHPConfig:
             raise ValueError("the WHP pipeline finetunes with method='whp'")
         for sub in (self.reinforce, self.finetune):
             sub.block_size, sub.seed, sub.device = self.block_size, self.seed, self.device
+        self.text_format = resolve_text_format(self.text_format, self.baseline)
+        self.reinforce.text_format = self.text_format
 
     def resolved(self) -> dict:
         """JSON-ready config with absolute paths (what run.json stores and compares)."""
@@ -239,6 +254,7 @@ class BaselineConfig:
     retain: str | None = None  # text to keep (graddiff)
     max_target_tokens: int | None = None  # use only the first N tokens of the target text
     max_retain_tokens: int | None = None  # and of the retain text
+    text_format: str = "auto"  # how texts become tokens (data.TEXT_FORMATS; auto: the model's)
     finetune: FinetuneConfig = field(default_factory=lambda: FinetuneConfig(method="ga"))
     eval: EvalConfig = field(default_factory=EvalConfig)
 
@@ -252,6 +268,7 @@ class BaselineConfig:
             raise ValueError("graddiff needs a retain text (--retain FILE)")
         if self.retain and not Path(self.retain).is_file():
             raise ValueError(f"retain file not found: {self.retain}")
+        self.text_format = resolve_text_format(self.text_format, self.baseline)
 
     def resolved(self) -> dict:
         data = _plain(self)
@@ -287,8 +304,13 @@ def run_whp(config: WHPConfig, on_progress: ProgressFn | None = None,
     run.data["target_chars"] = len(text)
     try:
         if not run.done("reinforce", _model_ok(root / "reinforced")):
-            run.run("reinforce", lambda: reinforce(config.baseline, text, root / "reinforced",
-                                                   config.reinforce, on_progress, should_stop))
+            def reinforce_stage() -> dict:
+                info = reinforce(config.baseline, text, root / "reinforced", config.reinforce,
+                                 on_progress, should_stop)
+                copy_text_format(config.baseline, root / "reinforced")
+                return info
+
+            run.run("reinforce", reinforce_stage)
 
         def labels_stage() -> dict:
             from unlearn.anchors import filter_redundant, load_anchors
@@ -299,7 +321,8 @@ def run_whp(config: WHPConfig, on_progress: ProgressFn | None = None,
             reinf, _ = load_model(str(root / "reinforced"), device=config.device)
             lcfg = LabelConfig(alphas=config.alphas, block_size=config.block_size,
                                batch_size=config.label_batch_size, seed=config.seed,
-                               device=config.device)
+                               device=config.device, space=config.label_space,
+                               text_format=config.text_format)
             ds = compute_labels(base, reinf, tok, text, anchors, lcfg, root / "labels",
                                 _labels_progress(on_progress), should_stop)
             return {"blocks": len(ds), "anchors": len(anchors), "dropped_anchors": dropped}
@@ -323,6 +346,7 @@ def _finetune_stage(run: RunDir, baseline: str, dataset, config: FinetuneConfig,
     def stage() -> dict:
         result = finetune(baseline, dataset, run.path, config, eval_config, on_progress,
                           should_stop)
+        copy_text_format(baseline, run.path / "final")
         info = {"status": "done" if result.status == "completed" else "cancelled",
                 "step": result.step, "resumed_from": result.resumed_from,
                 "final_loss": result.losses[-1] if result.losses else None,
@@ -361,10 +385,10 @@ def run_baseline(config: BaselineConfig, on_progress: ProgressFn | None = None,
         tok = load_tokenizer(config.baseline)
         bs = config.finetune.block_size
         text = truncate_text(tok, read_text(config.target), config.max_target_tokens)
-        dataset = lm_dataset(tok, text, bs)
+        dataset = lm_dataset(tok, text, bs, config.text_format)
         if config.finetune.method == "graddiff":
             retain = truncate_text(tok, read_text(config.retain), config.max_retain_tokens)
-            dataset = pair_with_retain(dataset, lm_dataset(tok, retain, bs))
+            dataset = pair_with_retain(dataset, lm_dataset(tok, retain, bs, config.text_format))
         _finetune_stage(run, config.baseline, dataset, config.finetune, config.eval,
                         on_progress, should_stop)
     return run.finish("completed" if _model_ok(run.path / "final") else "cancelled")

@@ -41,8 +41,14 @@ class ReinforceConfig:
     seed: int = 0  # data order
     device: str = "cpu"  # "cpu" or "cuda"; never guessed
     dtype: str = "float32"  # weights dtype while training
+    text_format: str = "text"  # "text" or "paragraphs" (see unlearn.data.TEXT_FORMATS)
 
     def __post_init__(self) -> None:
+        from unlearn.data import TEXT_FORMATS
+
+        if self.text_format not in TEXT_FORMATS:
+            raise ValueError(f"text_format must be one of {TEXT_FORMATS}, "
+                             f"got {self.text_format!r}")
         if not self.epochs > 0:
             raise ValueError(f"epochs must be > 0, got {self.epochs}")
         if not self.lr > 0:
@@ -69,7 +75,7 @@ def reinforce(baseline: str, target_text: str, out_dir: str | Path, config: Rein
     out_dir = Path(out_dir)
     model, tok = load_model(baseline, device=config.device, dtype=config.dtype)
     model.config.use_cache = False
-    dataset = lm_dataset(tok, target_text, config.block_size)
+    dataset = lm_dataset(tok, target_text, config.block_size, config.text_format)
     progress = ProgressCallback("reinforce", on_progress, should_stop, save_on_stop=False)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".reinforce-work-", dir=out_dir.parent))

@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from unlearn.data import TEXT_FORMAT_FILE
 from unlearn.demo.modeling import TinyLlamaConfig
 from unlearn.demo.train import PretrainConfig
 
@@ -61,6 +62,12 @@ def _atomic_save(model, tokenizer, dest: Path) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    # pack_documents pretrains on paragraphs as <s> ... </s> documents: the unlearning stages
+    # must read the target the same way (unlearn.data.TEXT_FORMATS, resolved by "auto")
+    (tmp / TEXT_FORMAT_FILE).write_text(json.dumps({
+        "text_format": "paragraphs",
+        "why": "pretrained by unlearn.demo.train.pack_documents: each blank-line-separated "
+               "paragraph as one <s> ... </s> document, never a newline token"}, indent=1) + "\n")
     old = dest.with_name(dest.name + ".old")
     if dest.exists():
         shutil.rmtree(old, ignore_errors=True)
