@@ -211,6 +211,10 @@ def test_anchor_preview_highlights_terms_and_mapping(app, session):
     assert out[tab.mapping][0][0] == 0
     with pytest.raises(gr.Error, match="Fix the dictionary"):
         tab.preview(session, [["Pip", "Pip", ""]], text, 0)
+    # a newline after a used translation adds its no-space forms for one position: that is not
+    # where forbidding starts, so no token is marked "forbids from here"
+    out = tab.preview(session, rows, "Pip flew.\nThen the owl slept.\nMira sang.", 0)
+    assert av.LABEL_FORBIDS not in {lab for _, lab in out[tab.original_hl]}
 
 
 # ---------------------------------------------------------------- Finetune

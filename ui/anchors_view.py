@@ -9,7 +9,7 @@ import random
 from dataclasses import dataclass
 
 from unlearn.anchors import AnchorDictionary, validate_anchors
-from unlearn.translate import Translation, translate_block
+from unlearn.translate import Translation, get_matcher, translate_block
 
 HEADERS = ["key", "translations (separated by |)", "issues"]
 SEP = "|"
@@ -123,17 +123,21 @@ def preview(tokenizer, anchors: AnchorDictionary, text: str, seed: int = 0,
     in_term = {p for s, e, _k, _t in tr.spans for p in range(s, e)}
     special = set(getattr(tokenizer, "all_special_ids", []) or [])
     original: list[tuple[str, str | None]] = []
+    matcher = get_matcher(tokenizer, anchors)
     prev_forbidden: set[int] = set()
     for i, tid in enumerate(tr.original_ids):
         label = None
-        new_forbidden = set(tr.forbidden[i]) - prev_forbidden
+        # growth of the after-a-word list marks where forbidding starts; a newline adds the
+        # no-space forms for one position only (see translate_block, rule 2)
+        now = set(tr.forbidden[i]) if matcher.context_after(tid) == "space" else prev_forbidden
+        new_forbidden = now - prev_forbidden
         if i in in_term:
             label = LABEL_TERM if tr.mapping[i] >= 0 else LABEL_MASKED
         elif tr.mapping[i] < 0:
             label = LABEL_MASKED
         elif new_forbidden:
             label = LABEL_FORBIDS
-        prev_forbidden |= set(tr.forbidden[i])
+        prev_forbidden |= now
         if tid in special:
             continue
         original.append((o_text[i], label))
