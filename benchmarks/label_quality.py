@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from unlearn.anchors import choose_translations, filter_redundant, load_anchors  # noqa: E402
 from unlearn.data import encode_text, resolve_text_format  # noqa: E402
-from unlearn.labels import generic_labels, reindex, split_blocks  # noqa: E402
+from unlearn.label_runner import split_blocks  # noqa: E402
+from unlearn.labels import generic_labels, reindex  # noqa: E402
 from unlearn.models import load_model  # noqa: E402
 from unlearn.translate import get_matcher, translate_block  # noqa: E402
 

@@ -10,19 +10,21 @@ import pytest
 import torch
 
 from unlearn.anchors import AnchorDictionary, choose_translations
-from unlearn.labels import (
+from unlearn.label_runner import (
     LabelConfig,
     LabelsCancelled,
-    apply_forbidden,
     compute_labels,
+    labels_complete,
+    load_labels,
+    split_blocks,
+)
+from unlearn.labels import (
+    apply_forbidden,
     forbidden_mask_from_lists,
     generic_labels,
     generic_logits,
     label_column,
-    labels_complete,
-    load_labels,
     reindex,
-    split_blocks,
 )
 from unlearn.translate import AnchorMatcher, translate_block
 

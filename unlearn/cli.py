@@ -35,7 +35,7 @@ def model_path(value: str) -> str:
 
 
 def labels_dir(value: str) -> str:
-    from unlearn.labels import labels_complete
+    from unlearn.label_runner import labels_complete
 
     if not labels_complete(value):
         raise argparse.ArgumentTypeError(f"not a finished label dataset: {value}")
@@ -315,7 +315,7 @@ def cmd_reinforce(args, progress) -> int:
 def cmd_labels(args, progress) -> int:
     from unlearn.anchors import filter_redundant, load_anchors
     from unlearn.data import read_text, resolve_text_format, truncate_text
-    from unlearn.labels import LabelConfig, compute_labels
+    from unlearn.label_runner import LabelConfig, compute_labels
     from unlearn.models import load_model
 
     config = LabelConfig(alphas=tuple(args.alpha or (5.0,)), space=args.label_space,

@@ -54,6 +54,13 @@ def truncate_text(tokenizer, text: str, max_tokens: int | None) -> str:
     return cut
 
 
+def check_text_format(text_format: str) -> str:
+    """`text_format` if it is one of TEXT_FORMATS, else a ValueError saying which exist."""
+    if text_format not in TEXT_FORMATS:
+        raise ValueError(f"text_format must be one of {TEXT_FORMATS}, got {text_format!r}")
+    return text_format
+
+
 def resolve_text_format(text_format: str, model: str | Path | None = None) -> str:
     """"text" / "paragraphs" as given; "auto": what `model`'s folder declares, else "text"."""
     import json
@@ -88,9 +95,7 @@ def encode_text(tokenizer, text: str, text_format: str = "text") -> list[int]:
     "text": the text as one stream. "paragraphs": paragraphs (split at blank lines) joined as
     `p1 </s> <s> p2 </s> <s> ...`, as `unlearn.demo.train.pack_documents` pretrained on them.
     """
-    if text_format not in TEXT_FORMATS:
-        raise ValueError(f"text_format must be one of {TEXT_FORMATS}, got {text_format!r}")
-    if text_format == "text":
+    if check_text_format(text_format) == "text":
         return tokenizer(text, add_special_tokens=False)["input_ids"]
     docs = [d.strip() for d in text.split("\n\n") if d.strip()]
     sep = [t for t in (tokenizer.eos_token_id, tokenizer.bos_token_id) if t is not None]

@@ -314,7 +314,7 @@ def run_whp(config: WHPConfig, on_progress: ProgressFn | None = None,
 
         def labels_stage() -> dict:
             from unlearn.anchors import filter_redundant, load_anchors
-            from unlearn.labels import LabelConfig, compute_labels
+            from unlearn.label_runner import LabelConfig, compute_labels
 
             anchors, dropped = filter_redundant(load_anchors(config.anchors))
             base, _ = load_model(config.baseline, device=config.device)
@@ -327,7 +327,7 @@ def run_whp(config: WHPConfig, on_progress: ProgressFn | None = None,
                                 _labels_progress(on_progress), should_stop)
             return {"blocks": len(ds), "anchors": len(anchors), "dropped_anchors": dropped}
 
-        from unlearn.labels import labels_complete, load_labels
+        from unlearn.label_runner import labels_complete, load_labels
 
         if not run.done("labels", labels_complete(root / "labels")):
             run.run("labels", labels_stage)
@@ -363,7 +363,7 @@ def run_finetune(baseline: str, labels_dir: str, out: str, config: FinetuneConfi
                  on_progress: ProgressFn | None = None, should_stop: StopFn | None = None,
                  force: bool = False) -> dict:
     """Only the WHP finetune, on a finished label dataset; `out` is a run directory."""
-    from unlearn.labels import load_labels
+    from unlearn.label_runner import load_labels
 
     resolved = {"baseline": _resolve_model(baseline), "labels": str(Path(labels_dir).resolve()),
                 "alpha": alpha, "finetune": _plain(config),

@@ -44,11 +44,9 @@ class ReinforceConfig:
     text_format: str = "text"  # "text" or "paragraphs" (see unlearn.data.TEXT_FORMATS)
 
     def __post_init__(self) -> None:
-        from unlearn.data import TEXT_FORMATS
+        from unlearn.data import check_text_format
 
-        if self.text_format not in TEXT_FORMATS:
-            raise ValueError(f"text_format must be one of {TEXT_FORMATS}, "
-                             f"got {self.text_format!r}")
+        check_text_format(self.text_format)
         if not self.epochs > 0:
             raise ValueError(f"epochs must be > 0, got {self.epochs}")
         if not self.lr > 0:
