@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -26,6 +27,17 @@ def pair(tiny_model_dir):
 def slowed(model, seconds: float):
     """Make every forward step of `model` take at least `seconds` (returns the hook handle)."""
     return model.register_forward_pre_hook(lambda *_: time.sleep(seconds))
+
+
+@contextmanager
+def both_slowed(pair, seconds: float):
+    """Both models of `pair` slowed by `seconds` per forward step while inside the block."""
+    hooks = [slowed(model, seconds) for model, _ in pair]
+    try:
+        yield
+    finally:
+        for h in hooks:
+            h.remove()
 
 
 def fixed(n: int, **kw) -> GenerationSettings:
@@ -56,9 +68,7 @@ def test_greedy_matches_plain_generate(pair):
 
 
 def test_cancel_stops_both_quickly(pair):
-    (a, ta), (b, tb) = pair
-    hooks = [slowed(a, 0.03), slowed(b, 0.03)]
-    try:
+    with both_slowed(pair, 0.03):
         cancel, stats = threading.Event(), StreamStats()
         it = stream_side_by_side(pair, "The teacher", fixed(300), cancel, stats)
         next(it)
@@ -67,18 +77,13 @@ def test_cancel_stops_both_quickly(pair):
         for _ in it:
             pass
         elapsed = time.perf_counter() - t0
-    finally:
-        for h in hooks:
-            h.remove()
     assert elapsed < 2.0, f"cancel took {elapsed:.2f} s"
     assert max(stats.tokens) < 100, stats.tokens  # 300 tokens would take 9 s
 
 
 def test_closing_the_iterator_cancels(pair):
     """A closed generator (client disconnected) sets the flag; generate threads end."""
-    (a, _), (b, _) = pair
-    hooks = [slowed(a, 0.03), slowed(b, 0.03)]
-    try:
+    with both_slowed(pair, 0.03):
         cancel, stats = threading.Event(), StreamStats()
         it = stream_side_by_side(pair, "The teacher", fixed(300), cancel, stats)
         next(it)
@@ -87,9 +92,6 @@ def test_closing_the_iterator_cancels(pair):
         deadline = time.time() + 3
         while time.time() < deadline and None in stats.end_s:
             time.sleep(0.02)
-    finally:
-        for h in hooks:
-            h.remove()
     assert None not in stats.end_s, "generate threads still running after close()"
     assert max(stats.tokens) < 100
 

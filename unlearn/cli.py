@@ -81,6 +81,19 @@ def _common(p: argparse.ArgumentParser, block: int = 512) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for every stage")
 
 
+def _text_format_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--text-format", choices=("auto", "text", "paragraphs"), default="auto",
+                   help="how the text becomes tokens: one stream, or blank-line-separated "
+                        "paragraphs as <s>...</s> documents (auto: what the model folder's "
+                        "text_format.json says, else text)")
+
+
+def _label_space_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--label-space", choices=("logprob", "logit"), default="logprob",
+                   help="Eq. 1 on log-probabilities (default) or on raw logits (the paper's "
+                        "literal formula; sensitive to a per-row logit shift)")
+
+
 def _finetune_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("finetune")
     g.add_argument("--steps", type=positive_int, default=150, help="optimizer steps")
@@ -140,16 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--alpha", type=positive_float, action="append", default=None,
                    help="Eq. 1 strength (repeat for several; the finetune uses the first)")
-    p.add_argument("--label-space", choices=("logprob", "logit"), default="logprob",
-                   help="Eq. 1 on log-probabilities (default) or on raw logits (the paper's "
-                        "literal formula; sensitive to a per-row logit shift)")
+    _label_space_arg(p)
     p.add_argument("--reinforce-epochs", type=positive_float, default=3.0)
     p.add_argument("--reinforce-lr", type=positive_float, default=5e-5)
     p.add_argument("--label-batch-size", type=positive_int, default=8)
-    p.add_argument("--text-format", choices=("auto", "text", "paragraphs"), default="auto",
-                   help="how the text becomes tokens: one stream, or blank-line-separated "
-                        "paragraphs as <s>...</s> documents (auto: what the model folder's "
-                        "text_format.json says, else text)")
+    _text_format_arg(p)
     _common(p)
     _finetune_args(p)
 
@@ -160,10 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=positive_float, default=3.0)
     p.add_argument("--lr", type=positive_float, default=5e-5)
     p.add_argument("--batch-size", type=positive_int, default=8)
-    p.add_argument("--text-format", choices=("auto", "text", "paragraphs"), default="auto",
-                   help="how the text becomes tokens: one stream, or blank-line-separated "
-                        "paragraphs as <s>...</s> documents (auto: what the model folder's "
-                        "text_format.json says, else text)")
+    _text_format_arg(p)
     _common(p)
 
     p = sub.add_parser("labels", help="generic labels (Eq. 1 + anchored terms) for the target")
@@ -173,13 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--anchors", type=existing_file, required=True)
     p.add_argument("--out", required=True, help="folder for the label dataset")
     p.add_argument("--alpha", type=positive_float, action="append", default=None)
-    p.add_argument("--text-format", choices=("auto", "text", "paragraphs"), default="auto",
-                   help="how the text becomes tokens: one stream, or blank-line-separated "
-                        "paragraphs as <s>...</s> documents (auto: what the model folder's "
-                        "text_format.json says, else text)")
-    p.add_argument("--label-space", choices=("logprob", "logit"), default="logprob",
-                   help="Eq. 1 on log-probabilities (default) or on raw logits (the paper's "
-                        "literal formula; sensitive to a per-row logit shift)")
+    _text_format_arg(p)
+    _label_space_arg(p)
     p.add_argument("--batch-size", type=positive_int, default=8)
     _common(p)
 
@@ -200,10 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--npo-beta", type=positive_float, default=0.1)
     p.add_argument("--retain-weight", type=positive_float, default=1.0)
-    p.add_argument("--text-format", choices=("auto", "text", "paragraphs"), default="auto",
-                   help="how the text becomes tokens: one stream, or blank-line-separated "
-                        "paragraphs as <s>...</s> documents (auto: what the model folder's "
-                        "text_format.json says, else text)")
+    _text_format_arg(p)
     _common(p)
     _finetune_args(p)
 
