@@ -17,8 +17,8 @@ from ui.gpu_tasks import load_judge
 from ui.state import AppContext, Session
 from unlearn.models import ModelLoadError
 
-SOURCES = {"Target saga (demo)": "target_completion.jsonl",
-           "Neighbour saga (demo)": "neighbour_completion.jsonl",
+SOURCES = {"Target probes": "target_completion.jsonl",
+           "Neighbour probes": "neighbour_completion.jsonl",
            "Uploaded JSONL": None}
 
 

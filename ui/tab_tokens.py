@@ -54,7 +54,8 @@ class TokensTab:
         with gr.Row():
             self.probe = gr.Dropdown([CUSTOM, *self.choices], value=next(iter(self.choices),
                                                                          CUSTOM),
-                                     label="Probe (demo token-probability probes)", scale=2)
+                                     label="Probe (the suite's token-probability probes)",
+                                     scale=2)
             self.k = gr.Slider(1, 30, value=10, step=1, label="Top-k")
         self.prompt = gr.Textbox(value=first.prompt if first else "", lines=2, label="Prompt",
                                  elem_id="tokens-prompt")
