@@ -124,13 +124,17 @@ class SideBySideTab:
         yield {self.status: "Generating...", **{p: "" for p in self.panes.values()}}
         stream = gpu_tasks.stream_pair(self.ctx.store_key, [m.name for m in models], prompt,
                                        settings, session.run_id)
+        ended = False
         try:
             for item in stream:
                 texts, errors = item["texts"], item["errors"]
                 yield dict(zip(self.panes.values(), texts, strict=True))
                 if cancel.is_set():  # under ZeroGPU the stream runs in another process
                     break
+            ended = True
         finally:
+            if not ended:  # closed by Gradio (client gone): nothing is left to stop
+                cancel.set()
             stream.close()
         stopped = cancel.is_set()
         session.log.append({
