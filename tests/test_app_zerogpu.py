@@ -118,6 +118,8 @@ def test_side_by_side_in_chat_mode_with_the_llama2_template(app, session, zerogp
     assert updates[-1][tab.status].startswith("Done")
     assert set(session.log[-1]["outputs"]) == {"original", "unlearned"}
     assert session.log[-1]["errors"] == {"original": None, "unlearned": None}
+    assert "Leak check (rule judge, 0-3): Original " in updates[-1][tab.status]
+    assert set(session.log[-1]["leak_grades"]) == {"original", "unlearned"}
     assert "ui.gpu_tasks.stream_pair" in zerogpu
     # the examples come from the Harry Potter suite
     assert any("Harry" in e[0] for e in tab_examples(app))
@@ -208,3 +210,19 @@ def test_the_stand_in_fails_on_a_model_or_a_lock():
         roundtrip({"model": torch.nn.Linear(2, 2)}, "x")
     with pytest.raises(AssertionError, match="lock"):
         roundtrip([threading.Lock()], "x")
+
+
+def test_status_line_names_the_failed_side_and_the_leaks(app):
+    from ui.tab_side_by_side import leak_line, status_line
+
+    assert status_line(False, [None, None], 1.0, 1).startswith("Done in 1.0 s")
+    one = status_line(False, [None, "OutOfMemoryError: CUDA"], 1.0, 2)
+    assert one.startswith("Done on one side only") and "Unlearned failed: OutOfMemoryError" in one
+    both = status_line(False, ["ValueError: a", "ValueError: b"], 1.0, 3)
+    assert both.startswith("Both sides failed") and "Original failed: ValueError: a" in both
+    judge = app.whp.side_by_side.judge  # the HP suite's term lists
+    prompt = "At school, the boy's best friend was"
+    line = leak_line({"original": judge.grade(prompt, " Ron Weasley, from Gryffindor."),
+                      "unlearned": judge.grade(prompt, " a quiet boy named Tom.")})
+    assert "Original 3 (new unique terms: " in line and "Gryffindor" in line
+    assert line.endswith("Unlearned 0.")

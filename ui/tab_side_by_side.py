@@ -33,6 +33,26 @@ def example_prompts(ctx: AppContext, n: int = 6) -> list[str]:
     return prompts or FALLBACK_EXAMPLES
 
 
+def load_leak_judge(ctx: AppContext):
+    """The suite's rule judge (its unique terms mark leaks), or None without a world.json."""
+    from audits.errors import AuditError
+    from ui.gpu_tasks import load_judge
+
+    try:
+        return load_judge(ctx.demo_dir)
+    except (AuditError, OSError, ValueError):
+        return None
+
+
+def leak_line(grades: dict[str, object]) -> str:
+    """" Leak check (rule judge): Original 3 (new unique terms: Hogwarts); Unlearned 0."."""
+    if not grades:
+        return ""
+    parts = [f"{SIDE_LABELS[side]} {g.grade}" + (f" ({g.rationale})" if g.grade else "")
+             for side, g in grades.items()]
+    return " Leak check (rule judge, 0-3): " + "; ".join(parts) + "."
+
+
 def status_line(stopped: bool, errors: list[str | None], seconds: float, runs: int) -> str:
     """"Done" only when both sides generated; a failed side is named with its error."""
     failed = [(SIDE_LABELS[side], err) for side, err in zip(SIDES, errors, strict=False) if err]
@@ -60,6 +80,7 @@ class SideBySideTab:
 
     def __init__(self, ctx: AppContext, state: gr.State):
         self.ctx, self.state = ctx, state
+        self.judge = load_leak_judge(ctx)
         cfg = ctx.config
         with gr.Row():
             self.prompt = gr.Textbox(label="Prompt", lines=3, scale=4,
@@ -137,17 +158,21 @@ class SideBySideTab:
                 cancel.set()
             stream.close()
         stopped = cancel.is_set()
+        grades = ({side: self.judge.grade(prompt, text) for side, text, err
+                   in zip(SIDES, texts, errors, strict=True) if not err}
+                  if self.judge is not None else {})
         session.log.append({
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "prompt": prompt, "settings": settings.__dict__, "stopped": stopped,
             "seconds": round(time.perf_counter() - t0, 3),
             "models": {side: m.name for side, m in zip(SIDES, models, strict=True)},
             "outputs": dict(zip(SIDES, texts, strict=True)),
-            "errors": dict(zip(SIDES, errors, strict=True))})
+            "errors": dict(zip(SIDES, errors, strict=True)),
+            "leak_grades": {side: g.grade for side, g in grades.items()}})
         path = write_jsonl(self.ctx.session_file(session, "side_by_side_log.jsonl"), session.log)
         yield {**dict(zip(self.panes.values(), texts, strict=True)),
                self.status: status_line(stopped, errors, time.perf_counter() - t0,
-                                        len(session.log)),
+                                        len(session.log)) + leak_line(grades),
                self.log_btn: gr.DownloadButton(value=str(path), interactive=True)}
 
     def stop(self, session: Session):
