@@ -15,6 +15,7 @@ import json
 import queue
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ from ui.progress import progress_callback
 from ui.store import Loaded, ModelStore
 from ui.streaming import GenerationSettings, StreamStats, stream_side_by_side
 
-STORES: dict[str, ModelStore] = {}  # store key -> the server's model store
+# store key -> the server's model store (weak: a store goes when its app context goes)
+STORES: weakref.WeakValueDictionary[str, ModelStore] = weakref.WeakValueDictionary()
 _CANCELS: dict[str, threading.Event] = {}  # run id -> cancel flag of a running stream
 _CANCELS_LOCK = threading.Lock()
 
