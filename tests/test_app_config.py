@@ -98,6 +98,25 @@ def test_gpu_decorator_is_a_noop_without_spaces():
     gpu_mod.ENTRY_POINTS.pop(f"{__name__}._plus_one")
 
 
+def test_gpu_decorator_hands_the_function_to_spaces(monkeypatch):
+    seen = []
+
+    class FakeSpaces:  # the two call forms of spaces.GPU
+        @staticmethod
+        def GPU(fn=None, **kwargs):  # noqa: N802 - spaces' name
+            if fn is None:
+                return lambda f: seen.append((f, kwargs)) or f
+            seen.append((fn, {}))
+            return fn
+
+    monkeypatch.setattr(gpu_mod, "HAS_SPACES", True)
+    monkeypatch.setattr(gpu_mod, "spaces", FakeSpaces)
+    gpu_mod.gpu(_plus_one)
+    gpu_mod.gpu(duration=120)(_plus_one)
+    assert seen == [(_plus_one, {}), (_plus_one, {"duration": 120})]
+    gpu_mod.ENTRY_POINTS.pop(f"{__name__}._plus_one")
+
+
 def test_gpu_decorator_refuses_methods_and_closures():
     class Tab:
         def run(self):
