@@ -103,7 +103,7 @@ def test_cancelled_client_job_stops_generation(client):
 
 def test_probes_and_report_endpoints_answer(client):
     message, scores, table, csv_file, json_file = client.predict(
-        "Target saga (demo)", None, 2, False, 4, 1.0, 0, api_name="/run_probes")
+        "Target probes", None, 2, False, 4, 1.0, 0, api_name="/run_probes")
     assert "Ran 2 probes" in message
     assert [r[0] for r in _value(scores)["data"]] == ["original", "unlearned"]
     assert _file(csv_file).read_text().startswith("id,prompt")

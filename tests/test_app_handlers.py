@@ -97,7 +97,7 @@ def test_side_by_side_chat_mode_and_empty_prompt(app, session):
 
 def test_completion_probes_table_scores_and_downloads(app, session):
     tab = app.whp.probes
-    out = tab.run(session, "Target saga (demo)", None, 3, False, 6, 1.0, 0)
+    out = tab.run(session, "Target probes", None, 3, False, 6, 1.0, 0)
     scores = out[tab.scores].value
     assert [r[0] for r in scores["data"]] == ["original", "unlearned"]
     table = out[tab.table].value

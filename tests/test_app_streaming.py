@@ -156,3 +156,35 @@ def test_chat_templates(tiny_model):
     assert text == "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nWho is Mira? [/INST]" and special
     plain = GenerationSettings(mode="chat", chat_template="auto")
     assert format_prompt(tok, "Hello", plain)[0] == "User: Hello\nAssistant:"
+
+
+def test_both_panes_get_the_first_models_prompt_format(tiny_model_dir):
+    """`auto` chat template: the original's tokenizer has a template, the unlearned one has none
+    (as with Llama-2-chat vs the WHP model); both panes still get the original's format."""
+    with_template = load_model(str(tiny_model_dir))
+    without = load_model(str(tiny_model_dir))
+    with_template[1].chat_template = "{% for m in messages %}Q: {{ m['content'] }}{% endfor %}\nA:"
+    assert without[1].chat_template is None
+    prompts = {}
+
+    def first_input(name):
+        def hook(module, args, kwargs):
+            prompts.setdefault(name, kwargs["input_ids"][0].tolist())
+        return hook
+
+    hooks = [m.register_forward_pre_hook(first_input(n), with_kwargs=True)
+             for n, (m, _) in (("left", with_template), ("right", without))]
+    settings = GenerationSettings(max_new_tokens=2, temperature=0.0, mode="chat",
+                                  chat_template="auto")
+    try:
+        list(stream_side_by_side([with_template, without], "Who is Mira?", settings,
+                                 threading.Event()))
+    finally:
+        for h in hooks:
+            h.remove()
+    text, special = format_prompt(with_template[1], "Who is Mira?", settings)
+    assert text == "Q: Who is Mira?A:" and not special
+    expected = with_template[1](text, add_special_tokens=False)["input_ids"]
+    assert prompts["left"] == prompts["right"] == expected
+    plain = format_prompt(without[1], "Who is Mira?", settings)[0]
+    assert plain == "User: Who is Mira?\nAssistant:"  # what the right side got on its own

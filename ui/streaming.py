@@ -81,9 +81,11 @@ def format_prompt(tokenizer, prompt: str, settings: GenerationSettings) -> tuple
     return f"{head}User: {prompt.strip()}\nAssistant:", True
 
 
-def encode_prompt(tokenizer, prompt: str, settings: GenerationSettings, device) -> dict:
-    """Tokenized prompt (batch of one) on `device`."""
-    text, special = format_prompt(tokenizer, prompt, settings)
+def encode_prompt(tokenizer, prompt: str, settings: GenerationSettings, device,
+                  formatted: tuple[str, bool] | None = None) -> dict:
+    """Tokenized prompt (batch of one) on `device`; `formatted` = a `format_prompt` result made
+    with another tokenizer (both panes get the first model's prompt format)."""
+    text, special = formatted or format_prompt(tokenizer, prompt, settings)
     enc = tokenizer(text, return_tensors="pt", add_special_tokens=special)
     return {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
 
@@ -131,13 +133,13 @@ class _PaneStreamer(TextIteratorStreamer):
 _DONE = object()
 
 
-def _run_generate(model, tokenizer, prompt, settings, cancel, pane, out, stats, t0,
+def _run_generate(model, tokenizer, formatted, settings, cancel, pane, out, stats, t0,
                   threads) -> None:
     # the CPU's intra-op threads are shared out between the panes (a per-thread setting), so
     # two generate calls do not oversubscribe the cores
     torch.set_num_threads(threads)
     try:
-        inputs = encode_prompt(tokenizer, prompt, settings, model.device)
+        inputs = encode_prompt(tokenizer, "", settings, model.device, formatted)
         streamer = _PaneStreamer(tokenizer, pane, out, stats, t0)
         model.generate(**inputs, **settings.generate_kwargs(), streamer=streamer,
                        stopping_criteria=StoppingCriteriaList([CancelCriteria(cancel)]),
@@ -156,9 +158,11 @@ def stream_side_by_side(models: Sequence[tuple[Any, Any]], prompt: str,
                         ) -> Iterator[tuple[str, ...]]:
     """Generate from every `(model, tokenizer)` at once; yield all pane texts on each new chunk.
 
-    `settings` is shared, or one per model. Setting `cancel` stops every model at its next step;
-    closing the iterator early (client gone) sets it too. A model that fails gets its error
-    appended to its pane; the others carry on.
+    `settings` is shared, or one per model. Every pane gets the prompt in the format the first
+    model's tokenizer gives it (with the `auto` chat template, an original with a chat template
+    and an unlearned model without one still see the same text). Setting `cancel` stops every
+    model at its next step; closing the iterator early (client gone) sets it too. A model that
+    fails gets its error appended to its pane; the others carry on.
     """
     n = len(models)
     per_pane = list(settings) if isinstance(settings, (list, tuple)) else [settings] * n
@@ -171,12 +175,13 @@ def stream_side_by_side(models: Sequence[tuple[Any, Any]], prompt: str,
     stats.errors[:] = [None] * n
     if per_pane[0].seed is not None:
         torch.manual_seed(int(per_pane[0].seed))
+    formatted = [format_prompt(models[0][1], prompt, s) for s in per_pane]
     threads = max(1, torch.get_num_threads() // n)
     out: queue.Queue = queue.Queue()
     texts = [""] * n
     t0 = time.perf_counter()
     threads = [threading.Thread(target=_run_generate, daemon=True, name=f"generate-pane-{i}",
-                                args=(m, t, prompt, per_pane[i], cancel, i, out, stats, t0,
+                                args=(m, t, formatted[i], per_pane[i], cancel, i, out, stats, t0,
                                       threads))
                for i, (m, t) in enumerate(models)]
     for th in threads:

@@ -9,12 +9,43 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from ui.config import gpu_memory_gb
+from ui.finetune_gate import (
+    BYTES,
+    QLORA_ABOVE,
+    FinetunePlan,
+    finetune_refusal,
+    plan_finetune,
+    stage_memory_gb,
+)
 from ui.state import AppContext, Session
 from ui.tab_anchors import dictionary_from_rows
 from unlearn.anchors import AnchorError, save_anchors
 from unlearn.models import ModelLoadError
 
 STAGE_HEADERS = ["stage", "status", "progress", "seconds"]
+BATCH_SIZE = 8  # blocks per finetune step
+
+
+def plan_run(ctx: AppContext, baseline: str, lora: bool, block_size: int) -> FinetunePlan:
+    """The plan for a run of `baseline` here (QLoRA for big models on a GPU), or raise
+    `gr.Error` with the gate's reason (ZeroGPU, no target text, not enough GPU memory)."""
+    cfg = ctx.config
+    model = ctx.store.get(baseline).model
+    n_params = model.num_parameters()
+    plan = plan_finetune(n_params, cfg.device, lora, cfg.quantization)
+    estimate = free = None
+    if cfg.device.startswith("cuda"):
+        mc = model.config
+        dtype = cfg.dtype if cfg.dtype in BYTES else "float16"
+        estimate = stage_memory_gb(n_params, dtype, plan, BATCH_SIZE, block_size,
+                                   mc.hidden_size, mc.num_hidden_layers, mc.vocab_size)
+        total = gpu_memory_gb()
+        free = None if total is None else total - ctx.store.footprint_gb()
+    reason = finetune_refusal(cfg.device, ctx.demo_dir / "target.txt", estimate, free)
+    if reason:
+        raise gr.Error(reason)
+    return plan
 
 
 def list_runs(runs_dir: Path) -> list[dict]:
@@ -41,7 +72,7 @@ def runs_table(runs: list[dict]) -> list[list]:
 
 
 def whp_config(ctx: AppContext, baseline: str, anchors_file: Path, run_dir: Path, alpha: float,
-               steps: int, lr: float, lora: bool, max_tokens: int, block_size: int,
+               steps: int, lr: float, plan: FinetunePlan, max_tokens: int, block_size: int,
                reinforce_epochs: float):
     """A short WHP run on the demo target text (the knobs the tab exposes, defaults otherwise).
 
@@ -55,7 +86,6 @@ def whp_config(ctx: AppContext, baseline: str, anchors_file: Path, run_dir: Path
     demo = ctx.demo_dir
     cfg = ctx.config
     dtype = cfg.dtype if cfg.dtype in ("float32", "bfloat16", "float16") else "float32"
-    quantization = cfg.quantization if lora and cfg.quantization != "none" else "none"
     probes = demo / "probes" / "target_probability.jsonl"
     heldout = demo / "general_heldout.txt"
     eval_cfg = EvalConfig(probes=str(probes) if probes.is_file() else None,
@@ -67,10 +97,19 @@ def whp_config(ctx: AppContext, baseline: str, anchors_file: Path, run_dir: Path
         max_target_tokens=int(max_tokens), device=cfg.device, seed=0,
         reinforce=ReinforceConfig(epochs=float(reinforce_epochs), lr=5e-4, batch_size=8,
                                   dtype=dtype),
-        finetune=FinetuneConfig(steps=int(steps), lr=float(lr), lora=bool(lora), batch_size=8,
-                                save_every=0, lora_r=8, lora_alpha=16, dtype=dtype,
-                                quantization=quantization),
+        finetune=FinetuneConfig(steps=int(steps), lr=float(lr), lora=plan.lora,
+                                batch_size=BATCH_SIZE, save_every=0, lora_r=8, lora_alpha=16,
+                                dtype=dtype, quantization=plan.quantization),
         eval=eval_cfg)
+
+
+def big_model(ctx: AppContext) -> bool:
+    """LoRA on by default when the start-up original model has over 1B parameters."""
+    name = ctx.startup.sides.get("original")
+    try:
+        return bool(name) and ctx.store.get(name).model.num_parameters() > QLORA_ABOVE
+    except ModelLoadError:
+        return False
 
 
 class FinetuneTab:
@@ -86,7 +125,8 @@ class FinetuneTab:
             self.steps = gr.Slider(1, ctx.config.finetune_steps_max, value=10, step=1,
                                    label="Finetune steps")
             self.lr = gr.Number(3e-4, label="Learning rate")
-            self.lora = gr.Checkbox(False, label="LoRA")
+            self.lora = gr.Checkbox(big_model(ctx), label="LoRA (QLoRA above 1B parameters "
+                                                          "on a GPU)")
         with gr.Accordion("Data and reinforced model", open=False), gr.Row():
             self.max_tokens = gr.Slider(256, 200_000, value=4096, step=256,
                                         label="Target tokens used")
@@ -147,12 +187,13 @@ class FinetuneTab:
                 raise ModelLoadError("no original model is loaded")
             name = (f"whp-{time.strftime('%Y%m%d-%H%M%S')}-a{float(alpha):g}-s{int(steps)}"
                     f"{'-lora' if lora else ''}")
+            plan = plan_run(self.ctx, baseline, bool(lora), int(block_size))
             run_dir = self.ctx.runs_dir / name
             run_dir.mkdir(parents=True, exist_ok=False)
             anchors_file = run_dir / "anchors.json"
             save_anchors(anchors, anchors_file)
             config = whp_config(self.ctx, baseline, anchors_file, run_dir, alpha, int(steps),
-                                float(lr), lora, int(max_tokens), int(block_size), epochs)
+                                float(lr), plan, int(max_tokens), int(block_size), epochs)
         except AnchorError as exc:
             raise gr.Error(f"Fix the dictionary first (Anchored terms tab): {exc}") from exc
         except (ModelLoadError, ValueError, OSError) as exc:
@@ -167,7 +208,7 @@ class FinetuneTab:
 
         if not job.try_start(session.id, run_dir, work):
             return {self.status: "**Busy:** another run just started."}
-        return {self.status: f"Started `{run_dir}`."}
+        return {self.status: f"Started `{run_dir}`. {plan.note}".strip()}
 
     def cancel(self, session: Session):
         job = self.ctx.job

@@ -9,9 +9,8 @@ import gradio as gr
 from audits.errors import AuditError
 from audits.plots import scores_summary, topk_bars
 from audits.probes import load_suite
-from audits.report import DEFAULT_MEASURES, HEADLINE, AuditConfig, run_suite, write_report
-from ui.gpu import gpu
-from ui.progress import progress_callback
+from audits.report import DEFAULT_MEASURES, HEADLINE, AuditConfig, write_report
+from ui import gpu_tasks
 from ui.state import AppContext, Session
 from unlearn.models import ModelLoadError
 
@@ -60,20 +59,20 @@ class ReportTab:
                            [self.message, self.table, self.summary_plot, self.topk_plot,
                             self.json_btn, self.html_btn], api_name="build_report")
 
-    @gpu(duration=300)
     def run(self, session: Session, measures: list[str], limit: float, include_ref: bool,
             progress=gr.Progress()):
         if not measures:
             raise gr.Error("Pick at least one measure.")
         try:
-            suite = load_suite(self.ctx.demo_dir)
-            models = self.ctx.named_models(session, with_reference=bool(include_ref))
+            load_suite(self.ctx.demo_dir)  # fail here, with a message, not in the GPU call
+            names = self.ctx.side_names(session, with_reference=bool(include_ref))
             config = AuditConfig(measures=tuple(measures), limit=int(limit))
         except (AuditError, ModelLoadError, ValueError) as exc:
             raise gr.Error(str(exc)) from exc
         t0 = time.perf_counter()
-        report = run_suite({n: (m.model, m.tokenizer) for n, m in models.items()}, suite,
-                           config, on_progress=progress_callback(progress, "audits"))
+        report = gpu_tasks.drain(gpu_tasks.audit_report(
+            self.ctx.store_key, names, str(self.ctx.demo_dir), config), progress)
+        models = names
         out_dir = self.ctx.runs_dir / "reports" / f"{time.strftime('%Y%m%d-%H%M%S')}-{session.id}"
         paths = write_report(report, out_dir)
         headers, rows = score_table(report)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from datetime import datetime, timezone
 
 import gradio as gr
 
-from ui.gpu import gpu
+from ui import gpu_tasks
 from ui.state import AppContext, Session, write_jsonl
 from ui.store import SIDE_LABELS, SIDES
-from ui.streaming import MODES, GenerationSettings, stream_side_by_side
+from ui.streaming import MODES, GenerationSettings
 from unlearn.models import ModelLoadError
 
 FALLBACK_EXAMPLES = ["Once upon a time, in a small village,",
@@ -32,10 +33,37 @@ def example_prompts(ctx: AppContext, n: int = 6) -> list[str]:
     return prompts or FALLBACK_EXAMPLES
 
 
-@gpu
-def gpu_stream(models, prompt: str, settings: GenerationSettings, cancel: threading.Event):
-    """The part that needs the GPU (a ZeroGPU slot on Spaces): the side-by-side stream."""
-    yield from stream_side_by_side(models, prompt, settings, cancel)
+def load_leak_judge(ctx: AppContext):
+    """The suite's rule judge (its unique terms mark leaks), or None without a world.json."""
+    from audits.errors import AuditError
+    from ui.gpu_tasks import load_judge
+
+    try:
+        return load_judge(ctx.demo_dir)
+    except (AuditError, OSError, ValueError):
+        return None
+
+
+def leak_line(grades: dict[str, object]) -> str:
+    """" Leak check (rule judge): Original 3 (new unique terms: Hogwarts); Unlearned 0."."""
+    if not grades:
+        return ""
+    parts = [f"{SIDE_LABELS[side]} {g.grade}" + (f" ({g.rationale})" if g.grade else "")
+             for side, g in grades.items()]
+    return " Leak check (rule judge, 0-3): " + "; ".join(parts) + "."
+
+
+def status_line(stopped: bool, errors: list[str | None], seconds: float, runs: int) -> str:
+    """"Done" only when both sides generated; a failed side is named with its error."""
+    failed = [(SIDE_LABELS[side], err) for side, err in zip(SIDES, errors, strict=False) if err]
+    if len(failed) == len(SIDES):
+        head = "Both sides failed"
+    elif failed:
+        head = "Done on one side only"
+    else:
+        head = "Stopped" if stopped else "Done"
+    tail = "".join(f" {label} failed: {err}." for label, err in failed)
+    return f"{head} in {seconds:.1f} s; {runs} run(s) in the session log.{tail}"
 
 
 def pane_label(side: str, name: str | None, ctx: AppContext | None = None) -> str:
@@ -52,6 +80,7 @@ class SideBySideTab:
 
     def __init__(self, ctx: AppContext, state: gr.State):
         self.ctx, self.state = ctx, state
+        self.judge = load_leak_judge(ctx)
         cfg = ctx.config
         with gr.Row():
             self.prompt = gr.Textbox(label="Prompt", lines=3, scale=4,
@@ -108,37 +137,49 @@ class SideBySideTab:
             models = self.ctx.side_models(session)
         except (ValueError, ModelLoadError) as exc:
             raise gr.Error(str(exc)) from exc
-        cancel = threading.Event()
-        session.cancel = cancel
+        cancel = threading.Event()  # this process's flag: stop reading the stream
+        session.cancel, session.run_id = cancel, uuid.uuid4().hex
         texts: tuple[str, ...] = ("",) * len(SIDES)
+        errors: list[str | None] = [None] * len(SIDES)
         t0 = time.perf_counter()
         yield {self.status: "Generating...", **{p: "" for p in self.panes.values()}}
-        stream = gpu_stream([(m.model, m.tokenizer) for m in models], prompt, settings, cancel)
+        stream = gpu_tasks.stream_pair(self.ctx.store_key, [m.name for m in models], prompt,
+                                       settings, session.run_id)
+        ended = False
         try:
-            for texts in stream:
+            for item in stream:
+                texts, errors = item["texts"], item["errors"]
                 yield dict(zip(self.panes.values(), texts, strict=True))
                 if cancel.is_set():  # under ZeroGPU the stream runs in another process
                     break
+            ended = True
         finally:
+            if not ended:  # closed by Gradio (client gone): nothing is left to stop
+                cancel.set()
             stream.close()
         stopped = cancel.is_set()
+        grades = ({side: self.judge.grade(prompt, text) for side, text, err
+                   in zip(SIDES, texts, errors, strict=True) if not err}
+                  if self.judge is not None else {})
         session.log.append({
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "prompt": prompt, "settings": settings.__dict__, "stopped": stopped,
             "seconds": round(time.perf_counter() - t0, 3),
             "models": {side: m.name for side, m in zip(SIDES, models, strict=True)},
-            "outputs": dict(zip(SIDES, texts, strict=True))})
+            "outputs": dict(zip(SIDES, texts, strict=True)),
+            "errors": dict(zip(SIDES, errors, strict=True)),
+            "leak_grades": {side: g.grade for side, g in grades.items()}})
         path = write_jsonl(self.ctx.session_file(session, "side_by_side_log.jsonl"), session.log)
         yield {**dict(zip(self.panes.values(), texts, strict=True)),
-               self.status: f"{'Stopped' if stopped else 'Done'} in "
-                            f"{time.perf_counter() - t0:.1f} s; {len(session.log)} run(s) in "
-                            "the session log.",
+               self.status: status_line(stopped, errors, time.perf_counter() - t0,
+                                        len(session.log)) + leak_line(grades),
                self.log_btn: gr.DownloadButton(value=str(path), interactive=True)}
 
     def stop(self, session: Session):
         """Set the cancel flag: both generate calls stop at their next step."""
         if session.cancel is not None and not session.cancel.is_set():
             session.cancel.set()
+            gpu_tasks.cancel_stream(session.run_id)
             return {self.status: "Stopping..."}
         return {self.status: "Nothing to stop."}
 

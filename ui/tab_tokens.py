@@ -9,8 +9,7 @@ import gradio as gr
 from audits.errors import AuditError
 from audits.plots import read_evals, topk_bars, tracked_tokens
 from audits.probes import ProbabilityProbe, load_probes
-from audits.scoring import next_token_topk, token_probs
-from ui.gpu import gpu
+from ui import gpu_tasks
 from ui.state import AppContext, Session
 from unlearn.models import ModelLoadError
 
@@ -55,7 +54,8 @@ class TokensTab:
         with gr.Row():
             self.probe = gr.Dropdown([CUSTOM, *self.choices], value=next(iter(self.choices),
                                                                          CUSTOM),
-                                     label="Probe (demo token-probability probes)", scale=2)
+                                     label="Probe (the suite's token-probability probes)",
+                                     scale=2)
             self.k = gr.Slider(1, 30, value=10, step=1, label="Top-k")
         self.prompt = gr.Textbox(value=first.prompt if first else "", lines=2, label="Prompt",
                                  elem_id="tokens-prompt")
@@ -89,26 +89,20 @@ class TokensTab:
             return {self.prompt: gr.Textbox(), self.chosen: gr.Textbox()}
         return {self.prompt: probe.prompt, self.chosen: f"{probe.answer}| the"}
 
-    @gpu
     def show(self, session: Session, prompt: str, k: float, chosen: str):
         if not prompt or not prompt.strip():
             raise gr.Error("Type a prompt or pick a probe.")
         try:
-            models = self.ctx.named_models(session)
+            names = self.ctx.side_names(session)
         except ModelLoadError as exc:
             raise gr.Error(str(exc)) from exc
-        dists = {name: next_token_topk(m.model, m.tokenizer, [prompt], int(k))[0]
-                 for name, m in models.items()}
         tokens = split_tokens(chosen)
-        rows = []
-        if tokens:
-            probs = {name: token_probs(m.model, m.tokenizer, prompt, tokens)
-                     for name, m in models.items()}
-            rows = [[repr(t), *(round(probs[n][i], 5) for n in models)]
-                    for i, t in enumerate(tokens)]
-        return {self.plot: topk_bars(dists, prompt),
+        out = gpu_tasks.token_distributions(self.ctx.store_key, names, prompt, int(k), tokens)
+        rows = [[repr(t), *(round(out["probs"][n][i], 5) for n in names)]
+                for i, t in enumerate(tokens)]
+        return {self.plot: topk_bars(out["topk"], prompt),
                 self.chosen_table: gr.Dataframe(value=rows,
-                                                headers=["continuation", *models])}
+                                                headers=["continuation", *names])}
 
     def refresh(self):
         return {self.run: gr.Dropdown(choices=eval_runs(self.ctx.runs_dir))}
