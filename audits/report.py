@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -25,6 +22,7 @@ from audits.probability import ProbabilityConfig, probability_familiarity
 from audits.probes import Suite
 from audits.trivia import TriviaConfig, trivia_accuracy
 from audits.verbatim import VerbatimConfig, verbatim_rouge
+from unlearn.runtime import package_versions, write_text
 
 Progress = Callable[[int, int, str], None]
 
@@ -102,16 +100,8 @@ class Report:
 
 def versions() -> dict[str, str]:
     """Versions of Python and the packages that affect the numbers."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for pkg in ("torch", "transformers", "tokenizers", "scipy", "rouge_score", "plotly",
-                "lm_eval", "httpx"):
-        try:
-            out[pkg] = version(pkg.replace("_", "-"))
-        except PackageNotFoundError:
-            out[pkg] = "absent"
-    return out
+    return package_versions(("torch", "transformers", "tokenizers", "scipy", "rouge_score",
+                             "plotly", "lm_eval", "httpx"), absent="absent")
 
 
 def _judge(config: AuditConfig, suite: Suite, side: str):
@@ -285,18 +275,6 @@ def _config_dict(config: AuditConfig) -> dict:
     return d
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; reports are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
 
 def write_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
     """Write `report.json` and a self-contained `report.html` atomically; return their paths."""
@@ -310,6 +288,6 @@ def write_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
     except (TypeError, ValueError) as exc:
         raise AuditError(f"report is not serialisable: {exc}") from exc
     paths = {"json": out / "report.json", "html": out / "report.html"}
-    _atomic_write(paths["json"], text)
-    _atomic_write(paths["html"], render_html(data))
+    write_text(paths["json"], text)
+    write_text(paths["html"], render_html(data))
     return paths

@@ -8,6 +8,9 @@ import pytest
 import torch
 from conftest import TINY_TEXT
 
+from audits.checkpoint import checkpoint_evaluator
+from audits.probability import probability_familiarity
+from audits.probes import ProbabilityProbe
 from unlearn.data import lm_dataset, pair_with_retain
 from unlearn.evaluate import EvalConfig, read_evals
 from unlearn.finetune import (
@@ -15,8 +18,8 @@ from unlearn.finetune import (
     collate,
     finetune,
     last_complete_checkpoint,
-    select_alpha,
 )
+from unlearn.label_store import select_alpha
 from unlearn.models import load_model, load_tokenizer
 
 TEXT = "\n\n".join(TINY_TEXT[:10])
@@ -78,7 +81,7 @@ def test_each_method_trains_and_saves(method, tiny_model_dir, dataset, tmp_path)
     result = finetune(str(tiny_model_dir), data, tmp_path, FinetuneConfig(method=method, **FAST),
                       on_progress=events.append)
     assert result.status == "completed" and result.step == 3
-    assert [e["step"] for e in events] == [1, 2, 3] and events[0]["total"] == 3
+    assert [e.step for e in events] == [1, 2, 3] and events[0].total == 3
     if method == "ga":
         assert all(loss < 0 for loss in result.losses)
     if method == "npo":  # at step 1 the policy is the reference: (2/beta) log 2
@@ -134,7 +137,10 @@ def test_checkpoint_evals(tiny_model_dir, dataset, tmp_path):
     run = tmp_path / "run"
     evals = EvalConfig(probes=str(probes), text=str(text), every=2, max_text_tokens=128,
                        block_size=64)
-    finetune(str(tiny_model_dir), dataset, run, FinetuneConfig(**FAST), eval_config=evals)
+    with pytest.raises(ValueError, match="evaluator"):  # measurements asked, nobody to make them
+        finetune(str(tiny_model_dir), dataset, run, FinetuneConfig(**FAST), eval_config=evals)
+    finetune(str(tiny_model_dir), dataset, run, FinetuneConfig(**FAST), eval_config=evals,
+             evaluator=checkpoint_evaluator)
     records = read_evals(run / "evals.jsonl")
     assert [r["step"] for r in records] == [0, 2, 3]
     first = records[0]
@@ -144,5 +150,11 @@ def test_checkpoint_evals(tiny_model_dir, dataset, tmp_path):
         ("Mira", " Pip"), ("Mira", " the"), ("Mira", " Gallowmere"), ("Mira", " the"),
         ("Ben'", " Tom"), ("Ben'", " the")]
     assert records[0]["tracked"] != records[-1]["tracked"]  # the model changed
+    # the record holds the audits' own numbers (whole-answer probability, windowed perplexity)
+    model, tok = load_model(str(tiny_model_dir))
+    rows = [json.loads(line) for line in probes.read_text().splitlines()]
+    items = [ProbabilityProbe(p["id"], p["prompt"], p["answer"]) for p in rows]
+    direct = probability_familiarity(model, tok, items)
+    assert first["probability_familiarity"] == pytest.approx(direct.familiarity, rel=1e-6)
     with pytest.raises(ValueError, match="not found"):
         EvalConfig(probes=str(tmp_path / "missing.jsonl"))

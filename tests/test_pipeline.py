@@ -7,6 +7,7 @@ import json
 import pytest
 from conftest import TINY_TEXT
 
+from audits.checkpoint import checkpoint_evaluator
 from unlearn.evaluate import EvalConfig, read_evals
 from unlearn.finetune import FinetuneConfig
 from unlearn.models import load_model
@@ -46,10 +47,15 @@ def _config(model_dir, files, out, **finetune) -> WHPConfig:
         eval=EvalConfig(probes=str(probes), every=0))
 
 
+def run_whp_audited(config, **kwargs):
+    """`run_whp` with the audits' checkpoint evaluator, as the CLI and the app hand it in."""
+    return run_whp(config, evaluator=checkpoint_evaluator, **kwargs)
+
+
 def test_whole_pipeline_then_reuse(tiny_model_dir, files, tmp_path):
     out = tmp_path / "run"
     events = []
-    result = run_whp(_config(tiny_model_dir, files, out), on_progress=events.append)
+    result = run_whp_audited(_config(tiny_model_dir, files, out), on_progress=events.append)
     assert result["status"] == "completed"
     assert {p.name for p in out.iterdir()} >= {"reinforced", "labels", "checkpoints", "final",
                                                "evals.jsonl", "run.json"}
@@ -64,18 +70,18 @@ def test_whole_pipeline_then_reuse(tiny_model_dir, files, tmp_path):
         assert run["stages"][stage]["status"] == "done"
         assert run["stages"][stage]["seconds"] >= 0
     assert run["stages"]["labels"]["anchors"] == 3
-    assert {e["stage"] for e in events} == {"reinforce", "labels", "finetune"}
+    assert {e.stage for e in events} == {"reinforce", "labels", "finetune"}
     assert [r["step"] for r in read_evals(out / "evals.jsonl")] == [0, 3]
 
     # a re-run reuses every stage: markers and timestamps unchanged, nothing retrained
-    again = run_whp(_config(tiny_model_dir, files, out), on_progress=events.append)
+    again = run_whp_audited(_config(tiny_model_dir, files, out), on_progress=events.append)
     assert again["status"] == "completed"
     for stage in ("reinforce", "labels", "finetune"):
         assert again["stages"][stage] == run["stages"][stage]
 
     # a different config in the same directory is refused, unless forced
     with pytest.raises(RunConfigMismatch, match="steps"):
-        run_whp(_config(tiny_model_dir, files, out, steps=4))
+        run_whp_audited(_config(tiny_model_dir, files, out, steps=4))
 
 
 def test_cancel_in_finetune_then_resume(tiny_model_dir, files, tmp_path):
@@ -83,9 +89,9 @@ def test_cancel_in_finetune_then_resume(tiny_model_dir, files, tmp_path):
     seen = []
 
     def stop() -> bool:  # polled after each step; 2 steps reported -> stops after step 3
-        return sum(1 for e in seen if e["stage"] == "finetune") >= 2
+        return sum(1 for e in seen if e.stage == "finetune") >= 2
 
-    first = run_whp(_config(tiny_model_dir, files, out, steps=4), on_progress=seen.append,
+    first = run_whp_audited(_config(tiny_model_dir, files, out, steps=4), on_progress=seen.append,
                     should_stop=stop)
     assert first["status"] == "cancelled"
     assert first["stages"]["finetune"]["status"] == "cancelled"
@@ -93,7 +99,7 @@ def test_cancel_in_finetune_then_resume(tiny_model_dir, files, tmp_path):
     assert not (out / "final").exists() and (out / "checkpoints" / "checkpoint-3").is_dir()
     labels_finished = first["stages"]["labels"]["finished"]
 
-    second = run_whp(_config(tiny_model_dir, files, out, steps=4))
+    second = run_whp_audited(_config(tiny_model_dir, files, out, steps=4))
     assert second["status"] == "completed"
     assert second["stages"]["finetune"]["resumed_from"].endswith("checkpoint-3")
     assert second["stages"]["finetune"]["step"] == 4

@@ -159,9 +159,11 @@ class FinetuneTab:
             raise gr.Error(str(exc)) from exc
 
         def work(job) -> str | None:
+            from audits.checkpoint import checkpoint_evaluator
             from unlearn.pipeline import run_whp
 
-            result = run_whp(config, job.on_progress, job.should_stop)
+            result = run_whp(config, job.on_progress, job.should_stop,
+                             evaluator=checkpoint_evaluator)
             final = Path(config.out) / "final"
             return str(final) if result.get("status") == "completed" else None
 

@@ -1,4 +1,9 @@
-"""`python -m unlearn COMMAND ...`: dispatch to the sub-command modules."""
+"""`python -m unlearn COMMAND ...`: dispatch to the sub-command modules.
+
+This file is the program, not the library: it is the one place under `unlearn/` that may wire the
+audits in (the checkpoint evaluator behind `--eval-probes` / `--eval-text`). Library modules
+never import `audits` (tests/test_boundaries.py).
+"""
 
 from __future__ import annotations
 
@@ -34,7 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module = importlib.import_module(COMMANDS[command][0])
     if module.__name__ == "unlearn.cli":
-        return int(module.main([command, *rest]) or 0)
+        evaluator = None
+        if any(a.startswith("--eval-") for a in rest):
+            from audits.checkpoint import checkpoint_evaluator as evaluator
+        return int(module.main([command, *rest], evaluator) or 0)
     return int(module.main(rest) or 0)
 
 

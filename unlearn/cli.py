@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from unlearn.runtime import Cancelled, Progress
+
 COMMANDS = ("whp", "reinforce", "labels", "finetune", "baseline", "suggest")
 
 
@@ -35,7 +37,7 @@ def model_path(value: str) -> str:
 
 
 def labels_dir(value: str) -> str:
-    from unlearn.label_runner import labels_complete
+    from unlearn.label_store import labels_complete
 
     if not labels_complete(value):
         raise argparse.ArgumentTypeError(f"not a finished label dataset: {value}")
@@ -224,18 +226,18 @@ class TqdmProgress:
         self.bar = None
         self.stage = None
 
-    def __call__(self, event: dict) -> None:
+    def __call__(self, event: Progress) -> None:
         from tqdm import tqdm
 
-        stage, total = event.get("stage"), event.get("total")
+        stage, total = event.stage, event.total
         if stage != self.stage or (self.bar is not None and total != self.bar.total):
             self.close()
             self.stage = stage
             self.bar = tqdm(total=total, desc=stage, unit="step" if stage != "labels" else "blk",
                             file=sys.stderr, dynamic_ncols=True)
-        self.bar.n = event.get("step", 0)
-        if event.get("loss") is not None:
-            self.bar.set_postfix(loss=f"{event['loss']:.4f}", refresh=False)
+        self.bar.n = event.step
+        if event.loss is not None:
+            self.bar.set_postfix(loss=f"{event.loss:.4f}", refresh=False)
         self.bar.refresh()
 
     def close(self) -> None:
@@ -273,7 +275,7 @@ def _summary(result: dict) -> str:
     return f"{result.get('status')}: {stages}"
 
 
-def cmd_whp(args, progress) -> int:
+def cmd_whp(args, progress, evaluator=None) -> int:
     from unlearn.pipeline import WHPConfig, run_whp
     from unlearn.reinforce import ReinforceConfig
 
@@ -286,13 +288,13 @@ def cmd_whp(args, progress) -> int:
         reinforce=ReinforceConfig(epochs=args.reinforce_epochs, lr=args.reinforce_lr,
                                   batch_size=args.batch_size),
         finetune=_finetune_config(args, "whp"), eval=_eval_config(args))
-    result = run_whp(config, on_progress=progress, force=args.force)
+    result = run_whp(config, on_progress=progress, force=args.force, evaluator=evaluator)
     progress.close()
     _report(f"{args.out}: {_summary(result)}")
     return 0 if result["status"] == "completed" else 1
 
 
-def cmd_reinforce(args, progress) -> int:
+def cmd_reinforce(args, progress, evaluator=None) -> int:
     from unlearn.data import read_text, resolve_text_format, truncate_text
     from unlearn.models import load_tokenizer
     from unlearn.reinforce import ReinforceConfig, reinforce
@@ -309,7 +311,7 @@ def cmd_reinforce(args, progress) -> int:
     return 0
 
 
-def cmd_labels(args, progress) -> int:
+def cmd_labels(args, progress, evaluator=None) -> int:
     from unlearn.anchors import filter_redundant, load_anchors
     from unlearn.data import read_text, resolve_text_format, truncate_text
     from unlearn.label_runner import LabelConfig, compute_labels
@@ -323,27 +325,25 @@ def cmd_labels(args, progress) -> int:
     base, tok = load_model(args.baseline, device=args.device)
     reinf, _ = load_model(args.reinforced, device=args.device)
     text = truncate_text(tok, read_text(args.target), args.max_target_tokens)
-    ds = compute_labels(base, reinf, tok, text, anchors, config, args.out,
-                        on_progress=lambda d, t: progress({"stage": "labels", "step": d,
-                                                           "total": t}))
+    ds = compute_labels(base, reinf, tok, text, anchors, config, args.out, on_progress=progress)
     progress.close()
     print(f"labels for {len(ds)} blocks saved to {args.out} "
           f"({len(anchors)} anchored terms, {len(dropped)} redundant dropped)")
     return 0
 
 
-def cmd_finetune(args, progress) -> int:
+def cmd_finetune(args, progress, evaluator=None) -> int:
     from unlearn.pipeline import run_finetune
 
     result = run_finetune(args.baseline, args.labels, args.out, _finetune_config(args, "whp"),
                           _eval_config(args), alpha=args.alpha, on_progress=progress,
-                          force=args.force)
+                          force=args.force, evaluator=evaluator)
     progress.close()
     _report(f"{args.out}: {_summary(result)}")
     return 0 if result["status"] == "completed" else 1
 
 
-def cmd_baseline(args, progress) -> int:
+def cmd_baseline(args, progress, evaluator=None) -> int:
     from unlearn.pipeline import BaselineConfig, run_baseline
 
     if args.method == "graddiff" and not args.retain:
@@ -354,7 +354,7 @@ def cmd_baseline(args, progress) -> int:
                             text_format=args.text_format,
                             finetune=_finetune_config(args, args.method),
                             eval=_eval_config(args))
-    result = run_baseline(config, on_progress=progress, force=args.force)
+    result = run_baseline(config, on_progress=progress, force=args.force, evaluator=evaluator)
     progress.close()
     _report(f"{args.out}: {_summary(result)}")
     return 0 if result["status"] == "completed" else 1
@@ -372,7 +372,7 @@ def _jsonable(value):
     return value
 
 
-def cmd_suggest(args, progress) -> int:
+def cmd_suggest(args, progress, evaluator=None) -> int:
     from unlearn import suggest
     from unlearn.data import read_text
 
@@ -400,10 +400,12 @@ HANDLERS = {"whp": cmd_whp, "reinforce": cmd_reinforce, "labels": cmd_labels,
             "finetune": cmd_finetune, "baseline": cmd_baseline, "suggest": cmd_suggest}
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, evaluator=None) -> int:
     """Parse `argv` ([command, *options]) and run the command; returns the exit code.
 
     2 = usage error (message on stderr), 1 = run failed or was cancelled, 0 = success.
+    `evaluator` (an `unlearn.evaluate.EvaluatorFactory`) scores checkpoints for `--eval-*`;
+    `python -m unlearn` hands in the audits' one.
     """
     parser = build_parser()
     try:
@@ -411,13 +413,12 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse already printed the usage and the error
         return int(exc.code or 0)
     from unlearn.pipeline import RunConfigMismatch
-    from unlearn.reinforce import Cancelled
 
     _quiet_libraries()
     progress = TqdmProgress()
     sub = parser._subparsers._group_actions[0].choices[args.command]
     try:
-        return HANDLERS[args.command](args, progress)
+        return HANDLERS[args.command](args, progress, evaluator)
     except (argparse.ArgumentTypeError, RunConfigMismatch, FileNotFoundError,
             FileExistsError) as exc:
         progress.close()

@@ -9,11 +9,9 @@ absent or complete).
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,16 +19,28 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from unlearn import losses
-from unlearn.data import IGNORE_INDEX
-from unlearn.evaluate import CheckpointEvaluator, EvalConfig, append_eval, read_evals
+from unlearn.evaluate import (
+    CheckpointEvaluator,
+    EvalConfig,
+    EvaluatorFactory,
+    append_eval,
+    make_evaluator,
+    read_evals,
+)
+from unlearn.runtime import (
+    IGNORE_INDEX,
+    Progress,
+    ProgressFn,
+    StopFn,
+    is_main_process,
+    publish_dir,
+    temp_dir_next_to,
+)
 
 METHODS = ("whp", "ga", "graddiff", "npo")
 TRAIN_METHODS = (*METHODS, "lm")  # "lm": plain causal-LM loss (the reinforced model)
 QUANTIZATIONS = ("none", "4bit", "8bit")
 LLAMA_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-
-ProgressFn = Callable[[dict], None]
-StopFn = Callable[[], bool]
 
 
 @dataclass
@@ -139,7 +149,7 @@ class UnlearnTrainer(Trainer):
 
 
 class ProgressCallback(TrainerCallback):
-    """Reports `{"stage", "step", "total", "loss"}` per step and stops when `should_stop()`."""
+    """Reports a `Progress` per logged step and stops when `should_stop()`."""
 
     def __init__(self, stage: str, on_progress: ProgressFn | None = None,
                  should_stop: StopFn | None = None, save_on_stop: bool = True):
@@ -159,8 +169,8 @@ class ProgressCallback(TrainerCallback):
         if logs and "loss" in logs:
             self.losses.append(float(logs["loss"]))
             if self.on_progress is not None and state.is_world_process_zero:
-                self.on_progress({"stage": self.stage, "step": state.global_step,
-                                  "total": state.max_steps, "loss": float(logs["loss"])})
+                self.on_progress(Progress(self.stage, state.global_step, state.max_steps,
+                                          float(logs["loss"])))
         return control
 
 
@@ -228,17 +238,6 @@ def add_reference_logprobs(model, dataset, batch_size: int = 8, pad_id: int = 0)
     return dataset.add_column("ref_logp", values)
 
 
-def select_alpha(dataset, alpha: float | None):
-    """Use the generic labels of `alpha` (a `labels_alpha_{alpha:g}` column) as `labels`."""
-    if alpha is None:
-        return dataset
-    col = f"labels_alpha_{alpha:g}"
-    if col not in dataset.column_names:
-        have = [c for c in dataset.column_names if c.startswith("labels_alpha_")]
-        raise ValueError(f"labels for alpha={alpha:g} not computed (have: {have})")
-    return dataset.remove_columns("labels").rename_column(col, "labels")
-
-
 # ---------------------------------------------------------------- model
 
 def load_trainable(path: str, config: FinetuneConfig):
@@ -262,25 +261,9 @@ def load_trainable(path: str, config: FinetuneConfig):
     return model, tok
 
 
-def _tmp_dir_next_to(target: Path) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-
-
-def publish_dir(tmp: Path, target: Path) -> None:
-    """Move a finished folder into place (rename: readers never see a half-written model)."""
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
-
-
 def save_model_atomic(model, tokenizer, target: Path) -> None:
     """`save_pretrained` model + tokenizer into a temporary folder, then rename it to `target`."""
-    tmp = _tmp_dir_next_to(target)
+    tmp = temp_dir_next_to(target)
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
@@ -322,7 +305,7 @@ def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
                 continue
             if (child / "trainer_state.json").is_file():
                 found.append((step, child))
-            elif int(os.environ.get("RANK", "0")) == 0:
+            elif is_main_process():
                 shutil.rmtree(child, ignore_errors=True)  # half-written by an interrupted save
     return str(max(found)[1]) if found else None
 
@@ -366,12 +349,15 @@ def build_trainer(model, tokenizer, dataset, args: TrainingArguments, method: st
 
 def finetune(baseline: str, dataset, run_dir: str | Path, config: FinetuneConfig,
              eval_config: EvalConfig | None = None, on_progress: ProgressFn | None = None,
-             should_stop: StopFn | None = None) -> FinetuneResult:
+             should_stop: StopFn | None = None,
+             evaluator: EvaluatorFactory | None = None) -> FinetuneResult:
     """Train `baseline` on `dataset` with `config.method`; resume from `run_dir/checkpoints`.
 
     `dataset` rows: input_ids, attention_mask, labels (generic labels for WHP, the text itself
     for the baselines), plus retain_* columns for graddiff. Writes `run_dir/final/` unless
     cancelled by `should_stop()`, in which case a checkpoint is left to resume from.
+    With an enabled `eval_config`, `evaluator(eval_config, tokenizer)` builds what scores the
+    model at checkpoints into `run_dir/evals.jsonl` (the audits' `checkpoint_evaluator`).
     """
     start = time.time()
     run_dir = Path(run_dir)
@@ -385,9 +371,9 @@ def finetune(baseline: str, dataset, run_dir: str | Path, config: FinetuneConfig
                                          tok.pad_token_id or 0)
     progress = ProgressCallback("finetune", on_progress, should_stop)
     callbacks: list = [progress]
-    if eval_config is not None and eval_config.enabled:
-        evaluator = CheckpointEvaluator(eval_config, tok)
-        callbacks.append(EvalCallback(evaluator, run_dir / "evals.jsonl", eval_config.every))
+    measure = make_evaluator(eval_config, evaluator, tok)
+    if measure is not None:
+        callbacks.append(EvalCallback(measure, run_dir / "evals.jsonl", eval_config.every))
     args = training_arguments(
         ckpt_dir, lr=config.lr, batch_size=config.batch_size, grad_accum=config.grad_accum,
         seed=config.seed, device=config.device, max_steps=config.steps,

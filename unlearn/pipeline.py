@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import platform
 import shutil
 import time
 from collections.abc import Callable
@@ -35,12 +33,18 @@ from unlearn.data import (
     resolve_text_format,
     truncate_text,
 )
-from unlearn.evaluate import EvalConfig
-from unlearn.finetune import FinetuneConfig, finetune, select_alpha
-from unlearn.reinforce import Cancelled, ReinforceConfig, reinforce
+from unlearn.evaluate import EvalConfig, EvaluatorFactory
+from unlearn.finetune import FinetuneConfig, finetune
+from unlearn.reinforce import ReinforceConfig, reinforce
+from unlearn.runtime import (
+    Cancelled,
+    ProgressFn,
+    StopFn,
+    is_main_process,
+    package_versions,
+    write_json,
+)
 
-ProgressFn = Callable[[dict], None]
-StopFn = Callable[[], bool]
 STAGE_OUTPUTS = ("reinforced", "labels", "labels.partial", "checkpoints", "final", "evals.jsonl")
 
 
@@ -50,27 +54,6 @@ class RunConfigMismatch(ValueError):
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of the packages a run depends on (absent ones are skipped)."""
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version()}
-    for name in ("whp-unlearn", "torch", "transformers", "datasets", "peft", "accelerate",
-                 "bitsandbytes", "tokenizers"):
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            continue
-    from unlearn import __version__
-
-    out["unlearn"] = __version__
-    return out
-
-
-def _is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _plain(value):
@@ -101,7 +84,7 @@ class RunDir:
                     f"{self.path} holds a different run ({old.get('kind')}, "
                     f"{_config_diff(old.get('config', {}), config)}); use a new --out "
                     "directory or --force to start over there")
-            if _is_main_process():
+            if is_main_process():
                 for name in STAGE_OUTPUTS:
                     target = self.path / name
                     if target.is_dir():
@@ -117,13 +100,11 @@ class RunDir:
 
     def save(self) -> None:
         """Write run.json atomically (main process only)."""
-        if not _is_main_process():
+        if not is_main_process():
             return
         self.path.mkdir(parents=True, exist_ok=True)
         self.data["updated"] = _now()
-        tmp = self.file.with_name(f".run.json.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(self.data, indent=2, sort_keys=True))
-        os.replace(tmp, self.file)
+        write_json(self.file, self.data, indent=2)
 
     def done(self, stage: str, output_ok: bool) -> bool:
         """True when `stage` finished before and its output is still there."""
@@ -280,20 +261,15 @@ class BaselineConfig:
 
 # ---------------------------------------------------------------- runners
 
-def _labels_progress(on_progress: ProgressFn | None):
-    if on_progress is None:
-        return None
-    return lambda done, total: on_progress({"stage": "labels", "step": done, "total": total,
-                                            "loss": None})
-
-
 def run_whp(config: WHPConfig, on_progress: ProgressFn | None = None,
-            should_stop: StopFn | None = None, force: bool = False) -> dict:
+            should_stop: StopFn | None = None, force: bool = False,
+            evaluator: EvaluatorFactory | None = None) -> dict:
     """Run reinforce -> labels -> finetune into `config.out`; return run.json's content.
 
     Stages already done are reused. `should_stop()` cancels the running stage (a re-run
     resumes: labels from finished shards, finetune from its last checkpoint); the returned
-    status is then "cancelled".
+    status is then "cancelled". `evaluator` builds the checkpoint evaluator when `config.eval`
+    asks for measurements (`audits.checkpoint.checkpoint_evaluator`).
     """
     from unlearn.models import load_model, load_tokenizer
 
@@ -324,17 +300,17 @@ def run_whp(config: WHPConfig, on_progress: ProgressFn | None = None,
                                device=config.device, space=config.label_space,
                                text_format=config.text_format)
             ds = compute_labels(base, reinf, tok, text, anchors, lcfg, root / "labels",
-                                _labels_progress(on_progress), should_stop)
+                                on_progress, should_stop)
             return {"blocks": len(ds), "anchors": len(anchors), "dropped_anchors": dropped}
 
-        from unlearn.label_runner import labels_complete, load_labels
+        from unlearn.label_store import labels_complete, load_labels, select_alpha
 
         if not run.done("labels", labels_complete(root / "labels")):
             run.run("labels", labels_stage)
         if not run.done("finetune", _model_ok(root / "final")):
             dataset = select_alpha(load_labels(root / "labels"), config.alphas[0])
             _finetune_stage(run, config.baseline, dataset, config.finetune, config.eval,
-                            on_progress, should_stop)
+                            on_progress, should_stop, evaluator)
     except Cancelled:
         return run.finish("cancelled")
     status = "completed" if _model_ok(root / "final") else "cancelled"
@@ -342,10 +318,11 @@ def run_whp(config: WHPConfig, on_progress: ProgressFn | None = None,
 
 
 def _finetune_stage(run: RunDir, baseline: str, dataset, config: FinetuneConfig,
-                    eval_config: EvalConfig | None, on_progress, should_stop) -> dict:
+                    eval_config: EvalConfig | None, on_progress, should_stop,
+                    evaluator: EvaluatorFactory | None) -> dict:
     def stage() -> dict:
         result = finetune(baseline, dataset, run.path, config, eval_config, on_progress,
-                          should_stop)
+                          should_stop, evaluator)
         copy_text_format(baseline, run.path / "final")
         info = {"status": "done" if result.status == "completed" else "cancelled",
                 "step": result.step, "resumed_from": result.resumed_from,
@@ -361,9 +338,9 @@ def _finetune_stage(run: RunDir, baseline: str, dataset, config: FinetuneConfig,
 def run_finetune(baseline: str, labels_dir: str, out: str, config: FinetuneConfig,
                  eval_config: EvalConfig | None = None, alpha: float | None = None,
                  on_progress: ProgressFn | None = None, should_stop: StopFn | None = None,
-                 force: bool = False) -> dict:
+                 force: bool = False, evaluator: EvaluatorFactory | None = None) -> dict:
     """Only the WHP finetune, on a finished label dataset; `out` is a run directory."""
-    from unlearn.label_runner import load_labels
+    from unlearn.label_store import load_labels, select_alpha
 
     resolved = {"baseline": _resolve_model(baseline), "labels": str(Path(labels_dir).resolve()),
                 "alpha": alpha, "finetune": _plain(config),
@@ -371,12 +348,14 @@ def run_finetune(baseline: str, labels_dir: str, out: str, config: FinetuneConfi
     run = RunDir(out, "finetune", resolved, force=force)
     if not run.done("finetune", _model_ok(run.path / "final")):
         dataset = select_alpha(load_labels(labels_dir), alpha)
-        _finetune_stage(run, baseline, dataset, config, eval_config, on_progress, should_stop)
+        _finetune_stage(run, baseline, dataset, config, eval_config, on_progress, should_stop,
+                        evaluator)
     return run.finish("completed" if _model_ok(run.path / "final") else "cancelled")
 
 
 def run_baseline(config: BaselineConfig, on_progress: ProgressFn | None = None,
-                 should_stop: StopFn | None = None, force: bool = False) -> dict:
+                 should_stop: StopFn | None = None, force: bool = False,
+                 evaluator: EvaluatorFactory | None = None) -> dict:
     """Gradient ascent / gradient difference / NPO on the target text into a run directory."""
     from unlearn.models import load_tokenizer
 
@@ -390,5 +369,5 @@ def run_baseline(config: BaselineConfig, on_progress: ProgressFn | None = None,
             retain = truncate_text(tok, read_text(config.retain), config.max_retain_tokens)
             dataset = pair_with_retain(dataset, lm_dataset(tok, retain, bs, config.text_format))
         _finetune_stage(run, config.baseline, dataset, config.finetune, config.eval,
-                        on_progress, should_stop)
+                        on_progress, should_stop, evaluator)
     return run.finish("completed" if _model_ok(run.path / "final") else "cancelled")

@@ -16,16 +16,11 @@ from pathlib import Path
 from unlearn.data import lm_dataset
 from unlearn.finetune import (
     ProgressCallback,
-    ProgressFn,
-    StopFn,
     build_trainer,
     save_model_atomic,
     training_arguments,
 )
-
-
-class Cancelled(RuntimeError):
-    """A stage was stopped by its `should_stop()` before it finished."""
+from unlearn.runtime import Cancelled, ProgressFn, StopFn
 
 
 @dataclass
