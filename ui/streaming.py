@@ -81,8 +81,9 @@ def format_prompt(tokenizer, prompt: str, settings: GenerationSettings) -> tuple
     return f"{head}User: {prompt.strip()}\nAssistant:", True
 
 
-def encode_prompt(tokenizer, prompt: str, settings: GenerationSettings, device) -> dict:
-    """Tokenized prompt (batch of one) on `device`."""
+def prompt_inputs(tokenizer, prompt: str, settings: GenerationSettings, device) -> dict:
+    """Model inputs for one formatted prompt (batch of one) on `device` (token ids of a plain
+    prompt: `audits.scoring.encode_prompt`)."""
     text, special = format_prompt(tokenizer, prompt, settings)
     enc = tokenizer(text, return_tensors="pt", add_special_tokens=special)
     return {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
@@ -137,7 +138,7 @@ def _run_generate(model, tokenizer, prompt, settings, cancel, pane, out, stats, 
     # two generate calls do not oversubscribe the cores
     torch.set_num_threads(threads)
     try:
-        inputs = encode_prompt(tokenizer, prompt, settings, model.device)
+        inputs = prompt_inputs(tokenizer, prompt, settings, model.device)
         streamer = _PaneStreamer(tokenizer, pane, out, stats, t0)
         model.generate(**inputs, **settings.generate_kwargs(), streamer=streamer,
                        stopping_criteria=StoppingCriteriaList([CancelCriteria(cancel)]),

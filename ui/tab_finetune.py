@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -13,26 +12,9 @@ from ui.state import AppContext, Session
 from ui.tab_anchors import dictionary_from_rows
 from unlearn.anchors import AnchorError, save_anchors
 from unlearn.models import ModelLoadError
+from unlearn.run_dir import list_runs
 
 STAGE_HEADERS = ["stage", "status", "progress", "seconds"]
-
-
-def list_runs(runs_dir: Path) -> list[dict]:
-    """Run directories (newest first) with their run.json summary."""
-    if not runs_dir.is_dir():
-        return []
-    out = []
-    for run_json in runs_dir.glob("*/run.json"):
-        try:
-            data = json.loads(run_json.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
-        final = run_json.parent / "final"
-        out.append({"run": str(run_json.parent), "kind": data.get("kind", "?"),
-                    "status": data.get("status", "?"),
-                    "final": (final / "config.json").is_file(),
-                    "created": data.get("created", ""), "mtime": run_json.stat().st_mtime})
-    return sorted(out, key=lambda r: -r["mtime"])
 
 
 def runs_table(runs: list[dict]) -> list[list]:
@@ -49,6 +31,7 @@ def whp_config(ctx: AppContext, baseline: str, anchors_file: Path, run_dir: Path
     """
     from unlearn.evaluate import EvalConfig
     from unlearn.finetune import FinetuneConfig
+    from unlearn.label_runner import LabelConfig
     from unlearn.pipeline import WHPConfig
     from unlearn.reinforce import ReinforceConfig
 
@@ -63,7 +46,7 @@ def whp_config(ctx: AppContext, baseline: str, anchors_file: Path, run_dir: Path
                           every=max(1, steps // 5), max_text_tokens=1024, block_size=128)
     return WHPConfig(
         baseline=baseline, target=str(demo / "target.txt"), anchors=str(anchors_file),
-        out=str(run_dir), alphas=(float(alpha),), block_size=int(block_size),
+        out=str(run_dir), labels=LabelConfig(alphas=(float(alpha),)), block_size=int(block_size),
         max_target_tokens=int(max_tokens), device=cfg.device, seed=0,
         reinforce=ReinforceConfig(epochs=float(reinforce_epochs), lr=5e-4, batch_size=8,
                                   dtype=dtype),

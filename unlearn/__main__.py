@@ -16,8 +16,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "whp": ("unlearn.cli", "run the whole WHP pipeline (reinforce -> labels -> finetune)"),
     "reinforce": ("unlearn.cli", "train the reinforced model on the target text"),
     "labels": ("unlearn.cli", "compute generic labels for the target text"),
-    "finetune": ("unlearn.cli", "finetune on generic labels (or a baseline loss)"),
-    "baseline": ("unlearn.cli", "run a comparison method: ga, graddiff, npo"),
+    "finetune": ("unlearn.cli", "finetune on generic labels"),
+    "comparison": ("unlearn.cli", "run a comparison method: ga, graddiff, npo"),
+    "baseline": ("unlearn.cli", "the same as comparison (older name)"),
     "suggest": ("unlearn.cli", "suggest anchored-term candidates for review"),
 }
 

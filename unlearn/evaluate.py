@@ -14,33 +14,39 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from unlearn.options import at_least, existing_file, option, validate
+
 
 @dataclass
 class EvalConfig:
     """What to measure at checkpoints (nothing when both `probes` and `text` are None)."""
 
-    probes: str | None = None  # probability probe file (JSONL lines {"prompt", "answer"})
-    text: str | None = None  # text file for general perplexity (held-out general text)
-    every: int = 0  # evaluate every N optimizer steps (0 = only before and after training)
-    max_text_tokens: int = 4096  # perplexity uses at most this many tokens of `text`
-    block_size: int = 256  # perplexity window
+    probes: str | None = option(None, "probability probes (JSONL prompt/answer) scored at "
+                                "checkpoints", parse=existing_file, metavar="FILE")
+    text: str | None = option(None, "text whose perplexity is measured at checkpoints",
+                              parse=existing_file, metavar="FILE")
+    every: int = option(0, "evaluate every N steps (0: before and after training only)",
+                        check=at_least(0))
+    max_text_tokens: int = option(4096, "perplexity uses at most this many tokens of the text",
+                                  check=at_least(2))
+    block_size: int = option(256, "perplexity window", check=at_least(2))
     tracked: list[tuple[str, str]] | None = None  # (prompt, token) pairs; None = from probes
     n_tracked_probes: int = 3  # default tracked pairs: first N probes x (answer, " the")
     extra_tracked_tokens: tuple[str, ...] = field(default=(" the",))
 
     def __post_init__(self) -> None:
-        if self.every < 0:
-            raise ValueError(f"eval every must be >= 0, got {self.every}")
-        for name in ("probes", "text"):
-            value = getattr(self, name)
-            if value is not None and not Path(value).is_file():
-                raise ValueError(f"eval {name} file not found: {value}")
-        if self.max_text_tokens < 2 or self.block_size < 2:
-            raise ValueError("max_text_tokens and block_size must be >= 2")
+        validate(self)
 
     @property
     def enabled(self) -> bool:
         return self.probes is not None or self.text is not None
+
+    def check_files(self) -> None:
+        """The probe and text files exist (checked where they are used, not at construction)."""
+        for name in ("probes", "text"):
+            value = getattr(self, name)
+            if value is not None and not Path(value).is_file():
+                raise ValueError(f"eval {name} file not found: {value}")
 
 
 def load_probes(path: str | Path) -> list[dict]:
@@ -80,6 +86,7 @@ def make_evaluator(config: EvalConfig | None, factory: EvaluatorFactory | None,
     measurements but no factory was handed in."""
     if config is None or not config.enabled:
         return None
+    config.check_files()
     if factory is None:
         raise ValueError("checkpoint evaluation (probes/text) needs an evaluator factory, e.g. "
                          "audits.checkpoint.checkpoint_evaluator")

@@ -9,32 +9,36 @@ absent or complete).
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from unlearn import losses
-from unlearn.evaluate import (
-    CheckpointEvaluator,
-    EvalConfig,
-    EvaluatorFactory,
-    append_eval,
-    make_evaluator,
-    read_evals,
+from unlearn.evaluate import EvalConfig, EvaluatorFactory, make_evaluator
+from unlearn.options import (
+    above,
+    at_least,
+    block_size_field,
+    device_field,
+    in_range,
+    option,
+    seed_field,
+    validate,
 )
-from unlearn.runtime import (
-    IGNORE_INDEX,
-    Progress,
-    ProgressFn,
-    StopFn,
-    is_main_process,
-    publish_dir,
-    temp_dir_next_to,
+from unlearn.runtime import ProgressFn, StopFn
+from unlearn.training import (
+    EvalCallback,
+    ProgressCallback,
+    build_trainer,
+    checkpoint_step,
+    collate,
+    last_complete_checkpoint,
+    load_checkpoint_weights,
+    save_model_atomic,
+    training_arguments,
 )
 
 METHODS = ("whp", "ga", "graddiff", "npo")
@@ -47,57 +51,40 @@ LLAMA_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
 class FinetuneConfig:
     """How to finetune (the WHP step, or a comparison method on the same machinery)."""
 
-    method: str = "whp"  # "whp" (generic labels), "ga", "graddiff", "npo"
-    steps: int = 150  # optimizer steps (the paper: ~120-150 steps of 512-token blocks)
-    lr: float = 1e-5  # peak learning rate (linear decay to 0)
-    batch_size: int = 8  # blocks per device per micro-batch
-    grad_accum: int = 1  # micro-batches per optimizer step
-    block_size: int = 512  # tokens per block (baselines; WHP blocks come from the labels)
-    warmup_steps: int = 0  # linear warm-up steps
-    weight_decay: float = 0.0  # AdamW weight decay
-    max_grad_norm: float = 1.0  # gradient clipping
-    lora: bool = False  # train LoRA adapters instead of all weights (merged at the end)
-    lora_r: int = 16  # LoRA rank
-    lora_alpha: int = 32  # LoRA scaling numerator
-    lora_dropout: float = 0.0  # dropout on the LoRA branch
-    lora_targets: tuple[str, ...] = LLAMA_LINEARS  # module names that get adapters
-    quantization: str = "none"  # "none", "4bit" (QLoRA), "8bit"; quantized needs lora=True
-    save_every: int = 50  # checkpoint every N steps (0 = only on cancel)
-    save_total_limit: int = 2  # keep at most this many checkpoints
-    seed: int = 0  # data order and init of LoRA weights
-    npo_beta: float = 0.1  # NPO temperature beta
-    retain_weight: float = 1.0  # gradient difference: weight of the retain NLL
-    device: str = "cpu"  # "cpu" or "cuda"; never guessed
-    dtype: str = "float32"  # weights dtype for loading the model to train
-    gradient_checkpointing: bool = False  # trade compute for memory
+    method: str = option("whp", "whp (generic labels), ga, graddiff, npo", choices=TRAIN_METHODS)
+    steps: int = option(150, "optimizer steps (the paper: ~120-150 steps of 512-token blocks)",
+                        check=at_least(1))
+    lr: float = option(1e-5, "peak learning rate (linear decay to 0)", check=above(0))
+    batch_size: int = option(8, "blocks per device per micro-batch", check=at_least(1))
+    grad_accum: int = option(1, "micro-batches per step", check=at_least(1))
+    block_size: int = block_size_field()  # comparison methods; WHP blocks come from the labels
+    warmup_steps: int = option(0, "linear warm-up steps", check=at_least(0))
+    weight_decay: float = option(0.0, "AdamW weight decay", check=at_least(0))
+    max_grad_norm: float = option(1.0, "gradient clipping")
+    lora: bool = option(False, "train LoRA adapters (merged at the end)")
+    lora_r: int = option(16, "LoRA rank", check=at_least(1))
+    lora_alpha: int = option(32, "LoRA scaling numerator", check=at_least(1))
+    lora_dropout: float = option(0.0, "dropout on the LoRA branch", check=in_range(0, 1))
+    lora_targets: tuple[str, ...] = option(LLAMA_LINEARS, "module names that get adapters",
+                                           check=lambda v: None if v else "must not be empty")
+    quantization: str = option("none", "quantized base (QLoRA; implies --lora)",
+                               choices=QUANTIZATIONS)
+    save_every: int = option(50, "checkpoint every N steps (0: only on cancel)",
+                             check=at_least(0))
+    save_total_limit: int = option(2, "keep at most this many checkpoints", check=at_least(1))
+    seed: int = seed_field()  # data order and init of LoRA weights
+    npo_beta: float = option(0.1, "NPO temperature beta", check=above(0))
+    retain_weight: float = option(1.0, "gradient difference: weight of the retain NLL",
+                                  check=above(0))
+    device: str = device_field()
+    dtype: str = option("float32", "weights dtype for loading the model to train")
+    gradient_checkpointing: bool = option(False, "trade compute for memory")
 
     def __post_init__(self) -> None:
         self.lora_targets = tuple(self.lora_targets)
-        if self.method not in TRAIN_METHODS:
-            raise ValueError(f"unknown method {self.method!r}; choose one of {METHODS}")
-        if self.quantization not in QUANTIZATIONS:
-            raise ValueError(f"quantization must be one of {QUANTIZATIONS}, "
-                             f"got {self.quantization!r}")
+        validate(self)
         if self.quantization != "none" and not self.lora:
             raise ValueError("a quantized base can only be trained with LoRA (QLoRA): add lora")
-        for name in ("steps", "batch_size", "grad_accum", "block_size", "lora_r", "lora_alpha"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.block_size < 2:
-            raise ValueError("block_size must be >= 2")
-        for name in ("warmup_steps", "save_every", "weight_decay", "retain_weight"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.save_total_limit < 1:
-            raise ValueError("save_total_limit must be >= 1")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if not self.npo_beta > 0:
-            raise ValueError(f"npo_beta must be > 0, got {self.npo_beta}")
-        if not 0 <= self.lora_dropout < 1:
-            raise ValueError("lora_dropout must be in [0, 1)")
-        if not self.lora_targets:
-            raise ValueError("lora_targets is empty")
 
 
 @dataclass
@@ -112,110 +99,7 @@ class FinetuneResult:
     losses: list[float] = field(default_factory=list)
 
 
-# ---------------------------------------------------------------- Trainer and its callbacks
-
-class UnlearnTrainer(Trainer):
-    """The one Trainer subclass: `compute_loss` picks the method's loss from `unlearn.losses`."""
-
-    # our losses are per-micro-batch means: let Trainer divide them by grad_accum
-    loss_is_scaled_for_ga = False
-
-    def __init__(self, *args, method: str = "whp", npo_beta: float = 0.1,
-                 retain_weight: float = 1.0, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.method, self.npo_beta, self.retain_weight = method, npo_beta, retain_weight
-
-    def compute_loss(self, model, inputs, return_outputs=False, **kwargs):
-        ids, mask, labels = inputs["input_ids"], inputs["attention_mask"], inputs["labels"]
-        if self.method == "graddiff":
-            # one forward over forget + retain rows (DDP wants a single forward per backward)
-            n = ids.size(0)
-            out = model(input_ids=torch.cat([ids, inputs["retain_input_ids"]]),
-                        attention_mask=torch.cat([mask, inputs["retain_attention_mask"]]))
-            loss = losses.gradient_difference_loss(out.logits[:n], labels, out.logits[n:],
-                                                   inputs["retain_labels"], self.retain_weight)
-        else:
-            out = model(input_ids=ids, attention_mask=mask)
-            if self.method in ("whp", "lm"):
-                loss = losses.whp_loss(out.logits, labels)
-            elif self.method == "ga":
-                loss = losses.gradient_ascent_loss(out.logits, labels)
-            elif self.method == "npo":
-                policy = losses.sequence_logprob(out.logits, labels)
-                loss = losses.npo_loss(policy, inputs["ref_logp"].to(policy.dtype), self.npo_beta)
-            else:
-                raise ValueError(f"unknown method {self.method!r}")
-        return (loss, out) if return_outputs else loss
-
-
-class ProgressCallback(TrainerCallback):
-    """Reports a `Progress` per logged step and stops when `should_stop()`."""
-
-    def __init__(self, stage: str, on_progress: ProgressFn | None = None,
-                 should_stop: StopFn | None = None, save_on_stop: bool = True):
-        self.stage, self.on_progress, self.should_stop = stage, on_progress, should_stop
-        self.save_on_stop = save_on_stop
-        self.cancelled = False
-        self.losses: list[float] = []
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if self.should_stop is not None and self.should_stop() and not control.should_training_stop:
-            self.cancelled = True
-            control.should_training_stop = True
-            control.should_save = self.save_on_stop  # leave a resumable checkpoint
-        return control
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if logs and "loss" in logs:
-            self.losses.append(float(logs["loss"]))
-            if self.on_progress is not None and state.is_world_process_zero:
-                self.on_progress(Progress(self.stage, state.global_step, state.max_steps,
-                                          float(logs["loss"])))
-        return control
-
-
-class EvalCallback(TrainerCallback):
-    """Audit scores at step 0, every `every` steps and at the end, appended to `evals.jsonl`."""
-
-    def __init__(self, evaluator: CheckpointEvaluator, path: Path, every: int):
-        self.evaluator, self.path, self.every = evaluator, Path(path), every
-        self.done = {r["step"] for r in read_evals(self.path)}
-
-    def _run(self, state, model) -> None:
-        if not state.is_world_process_zero or state.global_step in self.done or model is None:
-            return
-        append_eval(self.path, self.evaluator(model, state.global_step))
-        self.done.add(state.global_step)
-
-    def on_train_begin(self, args, state, control, model=None, **kwargs):
-        if state.global_step == 0:
-            self._run(state, model)
-
-    def on_step_end(self, args, state, control, model=None, **kwargs):
-        if self.every and state.global_step % self.every == 0:
-            self._run(state, model)
-
-    def on_train_end(self, args, state, control, model=None, **kwargs):
-        if state.global_step >= state.max_steps:
-            self._run(state, model)
-
-
 # ---------------------------------------------------------------- data
-
-def collate(features: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
-    """Pad every sequence field of a batch to one width (ids: pad_id, masks: 0, labels: -100)."""
-    seq_fields = [k for k in ("input_ids", "attention_mask", "labels", "retain_input_ids",
-                              "retain_attention_mask", "retain_labels") if k in features[0]]
-    width = max(len(f[k]) for f in features for k in seq_fields)
-    batch: dict[str, torch.Tensor] = {}
-    for key in seq_fields:
-        fill = IGNORE_INDEX if key.endswith("labels") else 0 if key.endswith("mask") else pad_id
-        batch[key] = torch.tensor([list(f[key]) + [fill] * (width - len(f[key]))
-                                   for f in features], dtype=torch.long)
-    if "ref_logp" in features[0]:
-        batch["ref_logp"] = torch.tensor([f["ref_logp"] for f in features], dtype=torch.float32)
-    return batch
-
 
 @torch.inference_mode()
 def add_reference_logprobs(model, dataset, batch_size: int = 8, pad_id: int = 0):
@@ -261,18 +145,6 @@ def load_trainable(path: str, config: FinetuneConfig):
     return model, tok
 
 
-def save_model_atomic(model, tokenizer, target: Path) -> None:
-    """`save_pretrained` model + tokenizer into a temporary folder, then rename it to `target`."""
-    tmp = temp_dir_next_to(target)
-    try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        publish_dir(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
 def save_final(model, tokenizer, base_path: str, config: FinetuneConfig, target: Path) -> None:
     """Save a plain full-precision model: LoRA merged (into a reloaded base for QLoRA)."""
     if config.lora and config.quantization != "none":
@@ -288,63 +160,6 @@ def save_final(model, tokenizer, base_path: str, config: FinetuneConfig, target:
         model = model.merge_and_unload()
     model.config.use_cache = True
     save_model_atomic(model, tokenizer, target)
-
-
-# ---------------------------------------------------------------- checkpoints
-
-def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
-    """Newest `checkpoint-N` whose trainer_state.json (written last by Trainer) exists."""
-    if not ckpt_dir.is_dir():
-        return None
-    found = []
-    for child in ckpt_dir.iterdir():
-        if child.is_dir() and child.name.startswith("checkpoint-"):
-            try:
-                step = int(child.name.split("-")[1])
-            except ValueError:
-                continue
-            if (child / "trainer_state.json").is_file():
-                found.append((step, child))
-            elif is_main_process():
-                shutil.rmtree(child, ignore_errors=True)  # half-written by an interrupted save
-    return str(max(found)[1]) if found else None
-
-
-def _checkpoint_step(path: str) -> int:
-    return int(Path(path).name.split("-")[1])
-
-
-def training_arguments(output_dir: Path, *, lr: float, batch_size: int, grad_accum: int,
-                       seed: int, device: str, max_steps: int = -1, epochs: float = 1.0,
-                       save_every: int = 0, save_total_limit: int = 2, warmup_steps: int = 0,
-                       weight_decay: float = 0.0, max_grad_norm: float = 1.0,
-                       gradient_checkpointing: bool = False) -> TrainingArguments:
-    """The TrainingArguments every stage shares (no reporting, our own progress, no tqdm)."""
-    return TrainingArguments(
-        output_dir=str(output_dir), max_steps=max_steps, num_train_epochs=epochs,
-        learning_rate=lr, per_device_train_batch_size=batch_size,
-        gradient_accumulation_steps=grad_accum, warmup_steps=warmup_steps,
-        weight_decay=weight_decay, max_grad_norm=max_grad_norm, seed=seed, data_seed=seed,
-        save_strategy="steps" if save_every else "no", save_steps=save_every or 500,
-        save_total_limit=save_total_limit, logging_strategy="steps", logging_steps=1,
-        report_to="none", disable_tqdm=True, remove_unused_columns=False,
-        use_cpu=device == "cpu", dataloader_num_workers=0,
-        activation_checkpointing=gradient_checkpointing,
-    )
-
-
-def build_trainer(model, tokenizer, dataset, args: TrainingArguments, method: str,
-                  callbacks: list, npo_beta: float = 0.1, retain_weight: float = 1.0):
-    """An `UnlearnTrainer` with our collator and callbacks (the log printer removed)."""
-    from transformers.trainer_callback import PrinterCallback
-
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    trainer = UnlearnTrainer(model=model, args=args, train_dataset=dataset,
-                             data_collator=lambda rows: collate(rows, pad_id),
-                             callbacks=callbacks, method=method, npo_beta=npo_beta,
-                             retain_weight=retain_weight)
-    trainer.remove_callback(PrinterCallback)
-    return trainer
 
 
 def finetune(baseline: str, dataset, run_dir: str | Path, config: FinetuneConfig,
@@ -384,10 +199,10 @@ def finetune(baseline: str, dataset, run_dir: str | Path, config: FinetuneConfig
     trainer = build_trainer(model, tok, dataset, args, config.method, callbacks,
                             config.npo_beta, config.retain_weight)
     resume = last_complete_checkpoint(ckpt_dir)
-    if resume is not None and _checkpoint_step(resume) >= config.steps:
+    if resume is not None and checkpoint_step(resume) >= config.steps:
         # finished training but not the final save: Trainer would run one extra step
-        trainer._load_from_checkpoint(resume)
-        step = _checkpoint_step(resume)
+        load_checkpoint_weights(trainer.model, resume)
+        step = checkpoint_step(resume)
     else:
         trainer.train(resume_from_checkpoint=resume)
         step = trainer.state.global_step

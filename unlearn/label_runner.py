@@ -21,10 +21,22 @@ from unlearn.anchors import AnchorDictionary, choose_translations
 from unlearn.label_store import ShardStore, label_column, labels_complete, read_meta
 from unlearn.labels import (
     DEFAULT_SPACE,
-    check_space,
+    SPACES,
     forbidden_mask_from_lists,
     generic_labels,
     reindex,
+)
+from unlearn.options import (
+    above,
+    at_least,
+    block_size_field,
+    device_field,
+    each,
+    one_of,
+    option,
+    seed_field,
+    text_format_field,
+    validate,
 )
 from unlearn.runtime import Cancelled, Progress, ProgressFn, StopFn, package_versions
 from unlearn.translate import AnchorMatcher, get_matcher, translate_block
@@ -36,42 +48,34 @@ __all__ = ["LabelConfig", "compute_labels", "split_blocks"]
 class LabelConfig:
     """How to compute generic labels for a target text."""
 
-    alphas: tuple[float, ...] = (5.0,)  # Eq. 1 strengths; the finetune uses the first by default
-    space: str = DEFAULT_SPACE  # Eq. 1 on log-probabilities, or "logit" (see labels.SPACES)
-    text_format: str = "text"  # "text" or "paragraphs" (see unlearn.data.TEXT_FORMATS)
-    block_size: int = 512  # tokens per block, BOS included
-    batch_size: int = 8  # blocks per forward pass
-    seed: int = 0  # per-block choice of translations
-    rules: tuple[int, ...] = (1, 2)  # consistency rules to apply (ablations only)
-    shard_size: int = 64  # blocks per resumable shard on disk
-    max_translated_length: int | None = None  # crop translated blocks (None: model max positions)
-    device: str | None = None  # where inputs go (None: the reinforced model's device)
-    keep_shards: bool = False  # keep the `.partial` work directory after success
+    alphas: tuple[float, ...] = option(
+        (5.0,), "Eq. 1 strength (repeat for several; the finetune uses the first)",
+        check=each(above(0)))
+    space: str = option(DEFAULT_SPACE, "Eq. 1 on log-probabilities (default) or on raw logits "
+                        "(the paper's literal formula; sensitive to a per-row logit shift)",
+                        choices=SPACES)
+    text_format: str = text_format_field()
+    block_size: int = block_size_field(minimum=4)  # BOS included
+    batch_size: int = option(8, "blocks per forward pass", check=at_least(1))
+    seed: int = seed_field()  # per-block choice of translations
+    rules: tuple[int, ...] = option((1, 2), "consistency rules to apply (ablations only)",
+                                    check=each(one_of((1, 2))))
+    shard_size: int = option(64, "blocks per resumable shard on disk", check=at_least(1))
+    max_translated_length: int | None = option(
+        None, "crop translated blocks (None: the model's max positions)", check=at_least(2))
+    device: str | None = device_field(None)  # None: the reinforced model's device
+    keep_shards: bool = option(False, "keep the `.partial` work directory after success")
 
     def __post_init__(self) -> None:
         if isinstance(self.alphas, (int, float)):
-            self.alphas = (float(self.alphas),)
+            self.alphas = (self.alphas,)
         self.alphas = tuple(float(a) for a in self.alphas)
+        self.rules = tuple(int(r) for r in self.rules)
         if not self.alphas:
             raise ValueError("alphas must contain at least one value")
-        if any(a < 0 for a in self.alphas):
-            raise ValueError(f"alphas must be >= 0, got {self.alphas}")
-        check_space(self.space)
-        from unlearn.data import check_text_format
-
-        check_text_format(self.text_format)
         if len(set(label_column(a) for a in self.alphas)) != len(self.alphas):
             raise ValueError(f"alphas contain duplicates: {self.alphas}")
-        if self.block_size < 4:
-            raise ValueError(f"block_size must be >= 4, got {self.block_size}")
-        for name in ("batch_size", "shard_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        self.rules = tuple(int(r) for r in self.rules)
-        if not set(self.rules) <= {1, 2}:
-            raise ValueError(f"rules must be a subset of (1, 2), got {self.rules}")
-        if self.max_translated_length is not None and self.max_translated_length < 2:
-            raise ValueError("max_translated_length must be >= 2")
+        validate(self)
 
 
 def split_blocks(ids: Sequence[int], size: int, matcher: AnchorMatcher | None = None,
