@@ -126,6 +126,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
                    help="which computed alpha to train on (default: the first)")
     add_options(p, FinetuneConfig, only=("block_size", "device", "seed"),
                 dest_prefix="finetune.")
+    p.add_argument("--max-target-tokens", type=flag_type(int, at_least(1)), default=None,
+                   help="no effect here (the label dataset fixes the text); kept so that older "
+                        "commands still parse")
     _finetune_args(p)
 
     p = subs["comparison"] = sub.add_parser(
@@ -261,6 +264,10 @@ def cmd_labels(args, progress, evaluator=None) -> int:
 
 def cmd_finetune(args, progress, evaluator=None) -> int:
     from unlearn.pipeline import run_finetune
+
+    if args.max_target_tokens is not None:
+        print("note: --max-target-tokens has no effect on finetune (the labels fix the text)",
+              file=sys.stderr)
 
     result = run_finetune(args.baseline, args.labels, args.out, _finetune_config(args, "whp"),
                           _eval_config(args), alpha=args.alpha, on_progress=progress,
