@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -22,10 +23,19 @@ def runs_table(runs: list[dict]) -> list[list]:
              r["created"]] for r in runs]
 
 
+PRESET = Path(__file__).with_name("finetune_preset.json")
+
+
+def load_preset(path: Path = PRESET) -> dict:
+    """The tab's fixed run settings (`ui/finetune_preset.json`)."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def whp_config(ctx: AppContext, baseline: str, anchors_file: Path, run_dir: Path, alpha: float,
                steps: int, lr: float, lora: bool, max_tokens: int, block_size: int,
                reinforce_epochs: float):
-    """A short WHP run on the demo target text (the knobs the tab exposes, defaults otherwise).
+    """A short WHP run on the demo target text: the knobs the tab exposes, the rest from
+    `ui/finetune_preset.json`, library defaults otherwise.
 
     The training stack (Trainer, peft) is imported here, not at start-up: it takes seconds.
     """
@@ -35,6 +45,7 @@ def whp_config(ctx: AppContext, baseline: str, anchors_file: Path, run_dir: Path
     from unlearn.pipeline import WHPConfig
     from unlearn.reinforce import ReinforceConfig
 
+    preset = load_preset()
     demo = ctx.demo_dir
     cfg = ctx.config
     dtype = cfg.dtype if cfg.dtype in ("float32", "bfloat16", "float16") else "float32"
@@ -43,16 +54,15 @@ def whp_config(ctx: AppContext, baseline: str, anchors_file: Path, run_dir: Path
     heldout = demo / "general_heldout.txt"
     eval_cfg = EvalConfig(probes=str(probes) if probes.is_file() else None,
                           text=str(heldout) if heldout.is_file() else None,
-                          every=max(1, steps // 5), max_text_tokens=1024, block_size=128)
+                          every=max(1, steps // preset["evaluations_per_run"]), **preset["eval"])
     return WHPConfig(
         baseline=baseline, target=str(demo / "target.txt"), anchors=str(anchors_file),
         out=str(run_dir), labels=LabelConfig(alphas=(float(alpha),)), block_size=int(block_size),
-        max_target_tokens=int(max_tokens), device=cfg.device, seed=0,
-        reinforce=ReinforceConfig(epochs=float(reinforce_epochs), lr=5e-4, batch_size=8,
-                                  dtype=dtype),
-        finetune=FinetuneConfig(steps=int(steps), lr=float(lr), lora=bool(lora), batch_size=8,
-                                save_every=0, lora_r=8, lora_alpha=16, dtype=dtype,
-                                quantization=quantization),
+        max_target_tokens=int(max_tokens), device=cfg.device, seed=preset["seed"],
+        reinforce=ReinforceConfig(epochs=float(reinforce_epochs), dtype=dtype,
+                                  **preset["reinforce"]),
+        finetune=FinetuneConfig(steps=int(steps), lr=float(lr), lora=bool(lora), dtype=dtype,
+                                quantization=quantization, **preset["finetune"]),
         eval=eval_cfg)
 
 
