@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 from conftest import ASSETS
 
+from ui.finetune_gate import FinetunePlan
 from ui.tab_finetune import load_preset, whp_config
 
 
@@ -14,7 +15,8 @@ def test_whp_config_takes_the_preset(tmp_path):
     ctx = SimpleNamespace(demo_dir=ASSETS / "demo",
                           config=SimpleNamespace(dtype="auto", quantization="none", device="cpu"))
     cfg = whp_config(ctx, str(ASSETS / "models" / "baseline"), ASSETS / "demo" / "anchors.json",
-                     tmp_path / "run", alpha=4.0, steps=20, lr=1e-4, lora=True, max_tokens=3000,
+                     tmp_path / "run", alpha=4.0, steps=20, lr=1e-4,
+                     plan=FinetunePlan(lora=True, quantization="none"), max_tokens=3000,
                      block_size=128, reinforce_epochs=1.0)
     for section in ("reinforce", "finetune", "eval"):
         for key, value in preset[section].items():
