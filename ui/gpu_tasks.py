@@ -69,6 +69,49 @@ def stream_pair(store_key: str, names: list[str], prompt: str, settings: Generat
             _CANCELS.pop(run_id, None)
 
 
+@gpu(duration=180)
+def sample_pair(store_key: str, names: list[str], prompt: str, settings: GenerationSettings,
+                k: int, run_id: str = "") -> Iterator[tuple]:
+    """`k` samples of every model with seeds `settings.seed` .. `settings.seed + k - 1` (both
+    models at once per seed, as Generate does, so sample i is what Generate gives with seed
+    s+i). Progress events, then `("result", {"seeds": [...], "texts": [[per sample] per model],
+    "stopped": bool})`. `cancel_stream(run_id)` stops after the running sample."""
+    import dataclasses
+    import random
+
+    if not 1 <= int(k) <= 100:
+        raise ValueError(f"k must be between 1 and 100, got {k}")
+    cancel = threading.Event()
+    if run_id:
+        with _CANCELS_LOCK:
+            _CANCELS[run_id] = cancel
+
+    def work(on_progress):
+        models = _models(store_key, {str(i): n for i, n in enumerate(names)})
+        pairs = [(m.model, m.tokenizer) for m in models.values()]
+        base = settings.seed if settings.seed is not None else random.randrange(2**31)
+        seeds, texts = [], [[] for _ in pairs]
+        for i in range(int(k)):
+            if cancel.is_set():
+                break
+            last: tuple[str, ...] = ("",) * len(pairs)
+            for texts_now in stream_side_by_side(
+                    pairs, prompt, dataclasses.replace(settings, seed=base + i), cancel):
+                last = texts_now
+            seeds.append(base + i)
+            for pane, text in enumerate(last):
+                texts[pane].append(text)
+            on_progress((i + 1) / int(k), f"sample {i + 1}/{k}")
+        return {"seeds": seeds, "texts": texts, "stopped": cancel.is_set()}
+
+    try:
+        yield from _with_progress(work)
+    finally:
+        if run_id:
+            with _CANCELS_LOCK:
+                _CANCELS.pop(run_id, None)
+
+
 def cancel_stream(run_id: str | None) -> bool:
     """Set the cancel flag of the stream `run_id` if it runs in this process."""
     with _CANCELS_LOCK:
