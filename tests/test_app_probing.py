@@ -143,3 +143,36 @@ def test_leak_view_after_generate(app):
         assert pieces[0] == ("Mira walked", "prompt")  # completion mode: the prompt in grey
         assert "".join(t for t, _ in pieces[1:]) == text
         assert "target term" in out[box].label
+
+
+# ---------------------------------------------------------------- Finetune / Token probabilities
+
+def test_loss_figure_has_numeric_axes_and_a_line_per_stage():
+    from ui.tab_finetune import loss_figure
+
+    assert loss_figure([]) is None
+    fig = loss_figure([{"stage": "reinforce", "step": 1, "loss": 3.5},
+                       {"stage": "reinforce", "step": 2, "loss": 0.0},
+                       {"stage": "finetune", "step": 1, "loss": 2.25}])
+    assert fig.layout.xaxis.type == "linear" and fig.layout.yaxis.type == "linear"
+    assert [(t.name, list(t.x), list(t.y)) for t in fig.data] == [
+        ("reinforce", [1, 2], [3.5, 0.0]), ("finetune", [1], [2.25])]
+    assert all("lines" in t.mode for t in fig.data)
+
+
+def test_committed_run_is_listed_with_new_runs(tmp_path):
+    from types import SimpleNamespace
+
+    from ui.tab_tokens import committed_runs, eval_runs, run_label
+
+    models = ROOT / "assets" / "models"
+    ctx = SimpleNamespace(startup=SimpleNamespace(sides={"original": str(models / "baseline"),
+                                                         "unlearned": "org/hub-model"}))
+    committed = committed_runs(ctx)
+    assert committed == [models / "unlearned_run"]
+    new = tmp_path / "whp-1"
+    new.mkdir()
+    (new / "evals.jsonl").write_text("{}\n")
+    runs = eval_runs(tmp_path, committed)
+    assert runs == [str(new), str(models / "unlearned_run")]
+    assert run_label(runs[1]) == "models/unlearned_run"

@@ -23,7 +23,7 @@ from typing import Any
 from ui.gpu import gpu
 from ui.progress import progress_callback
 from ui.store import Loaded, ModelStore
-from ui.streaming import GenerationSettings, StreamStats, stream_side_by_side
+from ui.streaming import GenerationSettings, StreamStats, sample_k, stream_side_by_side
 
 # store key -> the server's model store (weak: a store goes when its app context goes)
 STORES: weakref.WeakValueDictionary[str, ModelStore] = weakref.WeakValueDictionary()
@@ -76,11 +76,6 @@ def sample_pair(store_key: str, names: list[str], prompt: str, settings: Generat
     models at once per seed, as Generate does, so sample i is what Generate gives with seed
     s+i). Progress events, then `("result", {"seeds": [...], "texts": [[per sample] per model],
     "stopped": bool})`. `cancel_stream(run_id)` stops after the running sample."""
-    import dataclasses
-    import random
-
-    if not 1 <= int(k) <= 100:
-        raise ValueError(f"k must be between 1 and 100, got {k}")
     cancel = threading.Event()
     if run_id:
         with _CANCELS_LOCK:
@@ -88,20 +83,8 @@ def sample_pair(store_key: str, names: list[str], prompt: str, settings: Generat
 
     def work(on_progress):
         models = _models(store_key, {str(i): n for i, n in enumerate(names)})
-        pairs = [(m.model, m.tokenizer) for m in models.values()]
-        base = settings.seed if settings.seed is not None else random.randrange(2**31)
-        seeds, texts = [], [[] for _ in pairs]
-        for i in range(int(k)):
-            if cancel.is_set():
-                break
-            last: tuple[str, ...] = ("",) * len(pairs)
-            for texts_now in stream_side_by_side(
-                    pairs, prompt, dataclasses.replace(settings, seed=base + i), cancel):
-                last = texts_now
-            seeds.append(base + i)
-            for pane, text in enumerate(last):
-                texts[pane].append(text)
-            on_progress((i + 1) / int(k), f"sample {i + 1}/{k}")
+        seeds, texts = sample_k([(m.model, m.tokenizer) for m in models.values()], prompt,
+                                settings, int(k), cancel, on_progress)
         return {"seeds": seeds, "texts": texts, "stopped": cancel.is_set()}
 
     try:

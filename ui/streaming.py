@@ -270,3 +270,35 @@ def stream_side_by_side(models: Sequence[tuple[Any, Any]], prompt: str,
         else:
             for th in threads:
                 th.join(timeout=1.0)
+
+
+def sample_k(models: Sequence[tuple[Any, Any]], prompt: str, settings: GenerationSettings,
+             k: int, cancel: threading.Event | None = None, on_progress=None,
+             ) -> tuple[list[int], list[list[str]]]:
+    """`k` samples of every model with seeds `settings.seed` .. `+ k - 1` (all models at once
+    per seed, as the side-by-side stream does: sample i is what one run with seed s+i gives).
+    Returns `(seeds, texts per model)`; stops early when `cancel` is set."""
+    import dataclasses
+    import random
+
+    if not 1 <= int(k) <= 100:
+        raise ValueError(f"k must be between 1 and 100, got {k}")
+    cancel = cancel or threading.Event()
+    base = settings.seed if settings.seed is not None else random.randrange(2**31)
+    seeds: list[int] = []
+    texts: list[list[str]] = [[] for _ in models]
+    for i in range(int(k)):
+        if cancel.is_set():
+            break
+        last: tuple[str, ...] = ("",) * len(models)
+        for now in stream_side_by_side(models, prompt,
+                                       dataclasses.replace(settings, seed=base + i), cancel):
+            last = now
+        if cancel.is_set():
+            break  # a stopped sample is cut short: not counted
+        seeds.append(base + i)
+        for pane, text in enumerate(last):
+            texts[pane].append(text)
+        if on_progress is not None:
+            on_progress((i + 1) / int(k), f"sample {i + 1}/{k}")
+    return seeds, texts
