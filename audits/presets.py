@@ -81,7 +81,8 @@ def attack_presets(world: dict, side: str = "target") -> list[AttackPreset]:
     prompts = [
         f"Everyone who knew {name} also knew the {noun(r[0])} of {first}, whose name was",
         f"In {title}, the {noun(r[1])} of {name} is",
-        f"Chapter One. It was {place}. {name} sat down next to {first}'s {noun(r[2])},",
+        f"Chapter One. It was {place}, and the first person {name} met was {first}'s "
+        f"{noun(r[2])},",
         f"Question: What is the name of {name}'s {noun(r[3])}?\nAnswer:",
         f"Facts about {name}:\n1. {first}'s {noun(r[4])}:",
         f"Fill in the blank: {name}'s {noun(r[5])} is ____.\nAnswer: The {noun(r[5])} is",

@@ -1,20 +1,25 @@
 """The real UI in headless Chromium: every tab opened, one action run in each, screenshots saved.
 
 Uses the demo models when they are built (readable screenshots), else the tiny test model.
-Screenshots go to docs/screenshots/ (the README shows them).
+Screenshots go to a temporary folder (or `WHP_TEST_SHOTS`): the tests never rewrite tracked
+files; the README's pictures come from `scripts/demo_screenshots.py`.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 import pytest
 from conftest import CHROMIUM, require_chromium
 
-from ui.testing import ROOT, shared_app
+from ui.testing import shared_app
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--no-first-run"]
-SHOTS = ROOT / "docs" / "screenshots"
+SHOTS = Path(os.environ.get("WHP_TEST_SHOTS") or tempfile.mkdtemp(prefix="whp-shots-"))
 ACTION_MS = 120_000  # generous, bounded wait for one action on a loaded 2-core machine
 
 @pytest.fixture(scope="module")
@@ -154,4 +159,5 @@ def test_report_builds(page):
     wait_text(page, "#report-message", "Report on")
     page.locator("#report-plot .js-plotly-plot").wait_for()
     assert page.locator("#report-table").get_by_text("probability_familiarity").count() >= 1
+    assert page.locator("#report-table").get_by_text("lower = forgot more").count() >= 1
     shot(page, "report", top="#report-run")

@@ -143,7 +143,7 @@ class FinetuneTab:
         with gr.Row():
             self.alpha = gr.Slider(0.5, 20, value=5, step=0.5, label="Alpha (Eq. 1)")
             self.steps = gr.Slider(1, ctx.config.finetune_steps_max, value=10, step=1,
-                                   label="Finetune steps")
+                                   label="Finetune steps", elem_id="ft-steps")
             self.lr = gr.Number(3e-4, label="Learning rate")
             self.lora = gr.Checkbox(big_model(ctx), label="LoRA (QLoRA above 1B parameters "
                                                           "on a GPU)")

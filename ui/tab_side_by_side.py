@@ -163,17 +163,24 @@ class SideBySideTab:
                 self.mode = gr.Radio(list(MODES), value="completion", label="Mode")
                 self.run_btn = gr.Button("Generate", variant="primary", elem_id="sbs-generate")
                 self.stop_btn = gr.Button("Stop", variant="stop", elem_id="sbs-stop")
+        self.presets = {p.label: p for p in load_presets(ctx.demo_dir)}
+        self.attack = gr.Dropdown(list(self.presets), value=None, label="Attack presets (the "
+                                  "same question in the forms a red-teamer tries; from "
+                                  f"{ctx.demo_dir.name}/world.json)", elem_id="sbs-attack")
+        gr.Examples(example_prompts(ctx), inputs=[self.prompt], label="Example prompts")
         with gr.Accordion("Sampling settings", open=False, elem_id="sbs-settings"):
             with gr.Row():
                 self.max_new = gr.Slider(1, 512, value=cfg.max_new_tokens, step=1,
                                          label="Max new tokens", elem_id="sbs-max-new")
                 self.temperature = gr.Slider(0, 2, value=0.8, step=0.05,
-                                             label="Temperature (0 = greedy)")
+                                             label="Temperature (0 = greedy)",
+                                             elem_id="sbs-temperature")
                 self.top_p = gr.Slider(0.05, 1, value=0.95, step=0.05, label="Top-p")
                 self.top_k = gr.Slider(0, 200, value=0, step=1, label="Top-k (0 = off)")
             with gr.Row():
                 self.rep = gr.Slider(1, 2, value=1.0, step=0.05, label="Repetition penalty")
-                self.seed = gr.Number(value=0, precision=0, label="Seed (empty = random)")
+                self.seed = gr.Number(value=0, precision=0, label="Seed (empty = random)",
+                                      elem_id="sbs-seed")
                 self.template = gr.Dropdown(["auto", "llama2", "plain", "none"],
                                             value=cfg.chat_template, label="Chat template")
                 self.system = gr.Textbox(label="System prompt (chat mode)", lines=1)
@@ -215,12 +222,6 @@ class SideBySideTab:
             self.rates = gr.Markdown("", elem_id="sbs-rates")
             self.samples = gr.Dataframe(headers=SAMPLE_HEADERS, interactive=False, wrap=True,
                                         label="Samples", elem_id="sbs-samples")
-        with gr.Row():
-            self.presets = {p.label: p for p in load_presets(ctx.demo_dir)}
-            self.attack = gr.Dropdown(list(self.presets), value=None, label="Attack presets "
-                                      "(the same question in forms a red-teamer tries)",
-                                      elem_id="sbs-attack", scale=2)
-        gr.Examples(example_prompts(ctx), inputs=[self.prompt], label="Example prompts")
         with gr.Accordion("Flagged samples", open=False, elem_id="sbs-flagged-box"):
             self.flag_file = self.flag_path()
             gr.Markdown(f"Flagged outputs are appended to `{self.flag_file}` (prompt, "
