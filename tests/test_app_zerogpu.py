@@ -193,7 +193,7 @@ def test_finetune_is_refused_without_a_target_text(app, session):
 def test_report_on_the_hp_suite(app, session, zerogpu):
     tab = app.whp.report
     out = tab.run(session, ["probability", "trivia", "general", "verbatim"], 3, False)
-    names = [r[0] for r in out[tab.table].value["data"]]
+    names = [r[-1] for r in out[tab.table].value["data"]]
     assert "probability_familiarity" in names and "trivia_accuracy" in names
     assert "verbatim" in out[tab.message]  # skipped: the suite has no book text
     assert "ui.gpu_tasks.audit_report" in zerogpu

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from audits.judges import RuleJudge
 
-TARGET, NEIGHBOUR = "target term", "neighbour term"
+TARGET, NEIGHBOUR, PROMPT_LABEL = "target term", "neighbour term", "prompt"
 COLORS = {TARGET: "#ef4444", NEIGHBOUR: "#3b82f6"}  # red: the leak; blue: kept knowledge
 
 
@@ -107,3 +107,34 @@ def leak_rate(terms: LeakTerms, prompt: str, texts: list[str]) -> float:
     if not texts:
         raise ValueError("leak_rate needs at least one sample")
     return sum(bool(terms.target_terms(prompt, t)) for t in texts) / len(texts)
+
+
+def leak_view(terms: LeakTerms | None, prompt: str, text: str, mode: str):
+    """HighlightedText value (the prompt in grey in completion mode, then the text with its new
+    target / neighbour terms marked) and the per-pane count line."""
+    if terms is None:
+        return [(text, None)], "no term lists (world.json) in this suite"
+    spans = terms.spans(prompt, text)
+    head = [(prompt, PROMPT_LABEL)] if mode == "completion" and prompt else []
+    return head + highlighted(text, spans), count_line(terms.counts(prompt, text))
+
+
+def sample_rates(terms: LeakTerms | None, prompt: str, texts: list[list[str]],
+                 sides: tuple[str, ...] = ("original", "unlearned")) -> dict[str, float]:
+    """Leak rate of each side over its samples."""
+    if terms is None:
+        return {}
+    return {side: leak_rate(terms, prompt, t) for side, t in zip(sides, texts, strict=False) if t}
+
+
+def read_flags(path: Path) -> list[dict]:
+    """The flagged samples file, one record per line (bad lines skipped)."""
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out

@@ -13,14 +13,21 @@ import gradio as gr
 
 from audits.presets import load_presets
 from ui import gpu_tasks
-from ui.leaks import COLORS, LeakTerms, count_line, highlighted, leak_rate, split_terms
+from ui.leaks import (
+    COLORS,
+    PROMPT_LABEL,
+    LeakTerms,
+    leak_view,
+    read_flags,
+    sample_rates,
+    split_terms,
+)
 from ui.share import SHARE_JS, SHARE_KEYS, parse_share
 from ui.state import AppContext, Session, write_jsonl
 from ui.store import SIDE_LABELS, SIDES
 from ui.streaming import MODES, GenerationSettings
 from unlearn.models import ModelLoadError
 
-PROMPT_LABEL = "prompt"
 FLAG_HEADERS = ["time", "prompt", "seed", "original", "unlearned"]
 SAMPLE_HEADERS = ["side", "seed", "new target terms", "sample"]
 
@@ -102,16 +109,6 @@ def load_leak_terms(ctx: AppContext) -> LeakTerms | None:
         return None
 
 
-def leak_view(terms: LeakTerms | None, prompt: str, text: str, mode: str):
-    """HighlightedText value (the prompt in grey in completion mode, then the text with its new
-    target / neighbour terms marked) and the per-pane count line."""
-    if terms is None:
-        return [(text, None)], "no term lists (world.json) in this suite"
-    spans = terms.spans(prompt, text)
-    head = [(prompt, PROMPT_LABEL)] if mode == "completion" and prompt else []
-    return head + highlighted(text, spans), count_line(terms.counts(prompt, text))
-
-
 def chat_warning(models, mode: str, template: str) -> str:
     """A notice when chat mode runs on a model without a chat template (a base model)."""
     if mode != "chat" or template not in ("auto", "plain"):
@@ -125,27 +122,7 @@ def chat_warning(models, mode: str, template: str) -> str:
             "models better.")
 
 
-def sample_rates(terms: LeakTerms | None, prompt: str, texts: list[list[str]]) -> dict[str, float]:
-    """Leak rate of each side over its samples."""
-    if terms is None:
-        return {}
-    return {side: leak_rate(terms, prompt, t) for side, t in zip(SIDES, texts, strict=False) if t}
-
-
 _FLAG_LOCK = threading.Lock()
-
-
-def read_flags(path: Path) -> list[dict]:
-    """The flagged samples file, one record per line (bad lines skipped)."""
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
 
 
 class SideBySideTab:
