@@ -176,3 +176,23 @@ def test_committed_run_is_listed_with_new_runs(tmp_path):
     runs = eval_runs(tmp_path, committed)
     assert runs == [str(new), str(models / "unlearned_run")]
     assert run_label(runs[1]) == "models/unlearned_run"
+
+
+def test_chat_warning_and_short_labels(tmp_path):
+    from types import SimpleNamespace
+
+    from ui.tab_side_by_side import chat_warning, short_name
+
+    base = SimpleNamespace(name="org/base-model", tokenizer=SimpleNamespace(chat_template=None))
+    chat = SimpleNamespace(name="org/chat-model",
+                           tokenizer=SimpleNamespace(chat_template="{{ messages }}"))
+    assert "org/base-model: no chat template" in chat_warning([base, chat], "chat", "auto")
+    assert chat_warning([base], "completion", "auto") == ""
+    assert chat_warning([base], "chat", "llama2") == ""  # an explicit format was chosen
+    assert chat_warning([chat], "chat", "auto") == ""
+    final = tmp_path / "whp-run-1" / "final"
+    final.mkdir(parents=True)
+    assert short_name(str(final)) == "whp-run-1/final"
+    assert short_name(str(ROOT / "assets" / "models" / "baseline")) == "baseline"
+    assert short_name("meta-llama/Llama-2-7b-chat-hf") == "meta-llama/Llama-2-7b-chat-hf"
+    assert short_name(None) == "not loaded"

@@ -58,6 +58,17 @@ def page(browser, server):
     page.close()
 
 
+ERROR_TOAST = "[data-testid=toast-text].error"
+
+
+@pytest.fixture(autouse=True)
+def no_error_toasts(page):
+    """No action (nor the page load's share-link restore) may pop up an error."""
+    yield
+    errors = page.locator(ERROR_TOAST).all_inner_texts()
+    assert not errors, errors
+
+
 def settings_open(page) -> None:
     box = page.locator("#sbs-max-new input[type=number]")
     if not box.is_visible():
@@ -204,6 +215,7 @@ def test_share_link_restores_prompt_and_settings(page, browser):
         assert other.locator("#sbs-seed input").first.input_value() == "42"
         assert float(other.locator("#sbs-temperature input[type=number]").input_value()) == 0.65
         assert other.locator("#sbs-max-new input[type=number]").input_value() == "17"
+        assert not other.locator(ERROR_TOAST).all_inner_texts()
     finally:
         other.close()
 

@@ -239,7 +239,9 @@ class SideBySideTab:
         if problems:
             gr.Warning("Share link: skipped " + "; ".join(problems))
         comps = dict(zip(SHARE_KEYS, self.share_inputs(), strict=True))
-        return {comps[key]: value for key, value in values.items()}
+        # every output gets a value: an empty dict would be an error to Gradio
+        return {comp: values[key] if key in values else gr.update()
+                for key, comp in comps.items()}
 
     def flag_path(self) -> Path:
         return self.ctx.runs_dir / "flagged" / "flagged_samples.jsonl"
