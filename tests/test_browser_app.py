@@ -7,7 +7,9 @@ files; the README's pictures come from `scripts/demo_screenshots.py`.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -20,6 +22,8 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--no-first-run"]
 SHOTS = Path(os.environ.get("WHP_TEST_SHOTS") or tempfile.mkdtemp(prefix="whp-shots-"))
+if not os.environ.get("WHP_TEST_SHOTS"):
+    atexit.register(shutil.rmtree, SHOTS, True)  # a temporary folder: removed at exit
 ACTION_MS = 120_000  # generous, bounded wait for one action on a loaded 2-core machine
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,11 @@ chart's plot data. Every check reads what the page shows; screenshots go to a te
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -23,6 +25,8 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
         "--no-first-run"]
 ACTION_MS = 120_000
 SHOTS = Path(os.environ.get("WHP_TEST_SHOTS") or tempfile.mkdtemp(prefix="whp-shots-"))
+if not os.environ.get("WHP_TEST_SHOTS"):
+    atexit.register(shutil.rmtree, SHOTS, True)  # a temporary folder: removed at exit
 RED = "239, 68, 68"  # ui.leaks.COLORS["target term"] as the page renders it
 PROMPT = "Question: What is the name of Orlessa Larkspire's rival?\nAnswer:"
 
