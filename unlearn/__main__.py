@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "finetune": ("unlearn.cli", "finetune on generic labels (or a baseline loss)"),
     "baseline": ("unlearn.cli", "run a comparison method: ga, graddiff, npo"),
     "suggest": ("unlearn.cli", "suggest anchored-term candidates for review"),
+    "erase": ("unlearn.erase.cli", "in-context exact unlearning: select|delete|evaluate|cost"),
 }
 
 
