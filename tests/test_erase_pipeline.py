@@ -47,10 +47,10 @@ def test_demo_tasks_follow_the_contract_and_are_reproducible(tmp_path):
 
 def test_prompt_format_and_bad_folders(small_task, tmp_path):
     task = load_task(small_task)
-    text = task.context(task.train[:2], "the old hat in the park on Monday")
+    text = task.context(task.train[:2], "in the park on Monday, the old hat")
     lines = text.split("\n")
     assert len(lines) == 3 and lines[0] == f"{task.train[0].input} is {task.train[0].output}"
-    assert lines[2] == "the old hat in the park on Monday is"
+    assert lines[2] == "in the park on Monday, the old hat is"
     with pytest.raises(TaskError, match="no task.json"):
         load_task(tmp_path)
     (tmp_path / "task.json").write_text(json.dumps({"name": "x", "prompt": "{input}",

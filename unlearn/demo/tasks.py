@@ -1,6 +1,6 @@
 """Seeded generator of the demo's labelled tasks for in-context learning (ERASE).
 
-Each task is associative recall in words: an input names one of 8 *keys* among filler words, and
+Each task is associative recall in words: an input names one of 8 *keys* after filler words, and
 the label is fixed by the key (two keys per label, the key -> label map drawn from the seed). A
 model that learns in context answers a query right when the prompt holds an example with the same
 key; zero-shot it can only guess. `python -m unlearn.demo.tasks --out assets/demo/tasks`.
@@ -35,19 +35,21 @@ DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sun
 ADJECTIVES = ("old", "new", "small", "big", "little", "bright", "dusty", "quiet")
 TIMES = ("morning", "evening", "night")
 
+# The key is the last word of every input, right before the prompt's one-word suffix, so a
+# query's label follows an earlier line that ends in the same two words (an induction pattern).
 SPECS = (
     TaskSpec("colours", "the colour of an object is fixed by the object",
-             "{input} is", " {output}", "the {adj} {key} in the {place} on {day}",
+             "{input} is", " {output}", "in the {place} on {day}, the {adj} {key}",
              ("kettle", "lamp", "coat", "hat", "bell", "basket", "rabbit", "mirror"),
              ("red", "blue", "green", "yellow"),
              {"adj": ADJECTIVES, "place": PLACES, "day": DAYS}),
     TaskSpec("moods", "how a person felt is fixed by the person",
-             "{input}, feeling", " {output}", "{key} at the {adj} {place} on {day}",
+             "{input} felt", " {output}", "at the {adj} {place} on {day}, {key}",
              ("Tom", "Amy", "Luke", "Hannah", "Sam", "Kate", "Ben", "Lucy"),
              ("happy", "tired", "proud", "busy"),
              {"adj": ADJECTIVES, "place": PLACES, "day": DAYS}),
-    TaskSpec("towns", "where a worker lives is fixed by the trade",
-             "{input} lives in", " {output}", "the {adj} {key} seen at the {place} on {day} {time}",
+    TaskSpec("towns", "where a worker comes from is fixed by the trade",
+             "{input} of", " {output}", "on {day} {time} at the {place}, the {adj} {key}",
              ("baker", "farmer", "nurse", "teacher", "doctor", "butcher", "cook", "clerk"),
              ("Leeds", "York", "Exeter", "Bath"),
              {"adj": ADJECTIVES, "day": DAYS, "time": TIMES, "place": PLACES}),
