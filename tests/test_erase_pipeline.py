@@ -51,6 +51,9 @@ def test_prompt_format_and_bad_folders(small_task, tmp_path):
     lines = text.split("\n")
     assert len(lines) == 3 and lines[0] == f"{task.train[0].input} is {task.train[0].output}"
     assert lines[2] == "in the park on Monday, the old hat is"
+    assert task.key_of("in the park on Monday, the old hat") == "hat"
+    hat = [ex for ex in task.test if task.key_of(ex.input) == "hat"]
+    assert task.recall_ceiling([hat[0]], task.test) == pytest.approx(len(hat) / len(task.test))
     with pytest.raises(TaskError, match="no task.json"):
         load_task(tmp_path)
     (tmp_path / "task.json").write_text(json.dumps({"name": "x", "prompt": "{input}",
@@ -109,6 +112,7 @@ def test_cli_select_delete_evaluate(tiny_model_dir, small_task, tmp_path, capsys
     assert set(result["accuracy"]) == {"erase", "random", "autocot", "zero-shot", "sisa"}
     assert result["n_test"] == 12 and result["k"] == 4 and result["task"] == "colours"
     assert all(0 <= v <= 1 for v in result["accuracy"].values())
+    assert result["key_coverage"]["zero-shot"] == 0.0
     with pytest.raises(SystemExit):
         cli.main(["evaluate", *common, "--methods", "erase,bogus", "--out", str(out)])
 

@@ -160,8 +160,10 @@ def cmd_evaluate(args) -> int:
                           SISAConfig(shards=args.shards, epochs=args.sisa_epochs, seed=args.seed),
                           on_progress=progress)
         accuracy["sisa"] = sisa_accuracy(sisa, tokenizer, task)
+    ceiling = {m: task.recall_ceiling(s, task.test) for m, s in shots.items()}
     result = {"task": task.name, "k": args.k, "accuracy": accuracy, "n_test": len(task.test),
-              "selected": selected, "model": str(args.model), "seed": args.seed,
+              "key_coverage": ceiling if task.keys else None, "selected": selected,
+              "model": str(args.model), "seed": args.seed,
               "config": {"qkmeans": qconfig.__dict__, "embedding": econfig.__dict__}}
     _write_json(args.out, result)
     print(json.dumps({"task": task.name, "k": args.k, "accuracy": accuracy}))

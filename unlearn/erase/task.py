@@ -35,6 +35,7 @@ class Task:
     labels: list[str]
     train: list[Example]
     test: list[Example]
+    keys: dict[str, str] | None = None  # demo tasks: key word -> label (optional in task.json)
 
     def shot(self, ex: Example) -> str:
         """One demonstration: the prompt and its answer filled in."""
@@ -50,6 +51,19 @@ class Task:
 
     def continuations(self) -> list[str]:
         return [self.answer.format(output=label) for label in self.labels]
+
+    def key_of(self, text: str) -> str | None:
+        """The demo-task key word in an input (the last one that occurs), if the task has keys."""
+        found = [k for k in self.keys or {} if f" {k} " in f" {text} "]
+        return found[-1] if found else None
+
+    def recall_ceiling(self, shots: list[Example], queries: list[Example]) -> float | None:
+        """Fraction of queries whose key occurs among the shots: the accuracy of a perfect copier
+        that answers from a matching example (and nothing else). None without keys."""
+        if not self.keys or not queries:
+            return None
+        seen = {self.key_of(s.input) for s in shots}
+        return sum(self.key_of(q.input) in seen for q in queries) / len(queries)
 
     def fingerprint(self) -> str:
         """Hash of the training inputs and outputs (keys the embedding cache)."""
@@ -99,4 +113,4 @@ def load_task(folder: str | Path) -> Task:
         raise TaskError(f"{meta_path}: need at least 2 labels")
     return Task(meta["name"], meta.get("description", ""), meta["prompt"], meta["answer"],
                 meta["separator"], labels, _read_split(folder / "train.jsonl", labels),
-                _read_split(folder / "test.jsonl", labels))
+                _read_split(folder / "test.jsonl", labels), meta.get("keys"))
