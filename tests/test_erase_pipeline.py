@@ -27,7 +27,7 @@ from unlearn.erase.task import TaskError, load_task
 @pytest.fixture(scope="module")
 def small_task(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tasks")
-    write_tasks(out, n_train=60, n_test=12, seed=0)
+    write_tasks(out, n_train=40, n_test=8, seed=0)
     return out / "colours"
 
 
@@ -96,12 +96,12 @@ def test_cli_select_delete_evaluate(tiny_model_dir, small_task, tmp_path, capsys
               "--pca-dim", "4", "--eps", "1.0"]
     assert cli.main(["select", *common, "--state", str(state)]) == 0
     doc = json.loads((state / "state.json").read_text())
-    assert len(doc["prompt_ids"]) == 4 and doc["n_alive"] == 60
+    assert len(doc["prompt_ids"]) == 4 and doc["n_alive"] == 40
     prompt_id = doc["prompt_ids"][0]
     other = next(i for i in doc["ids"] if i not in doc["prompt_ids"])
     assert cli.main(["delete", "--state", str(state), "--ids", f"{prompt_id},{other}"]) == 0
     doc = json.loads((state / "state.json").read_text())
-    assert doc["n_alive"] == 58 and prompt_id not in doc["prompt_ids"]
+    assert doc["n_alive"] == 38 and prompt_id not in doc["prompt_ids"]
     assert [r["action"] for r in doc["log"]][0] == "recompute"
     assert cli.main(["delete", "--state", str(state), "--ids", other]) == 2  # already gone
     assert "not an alive" in capsys.readouterr().err
@@ -110,7 +110,7 @@ def test_cli_select_delete_evaluate(tiny_model_dir, small_task, tmp_path, capsys
                      "--shards", "2", "--sisa-epochs", "1", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     assert set(result["accuracy"]) == {"erase", "random", "autocot", "zero-shot", "sisa"}
-    assert result["n_test"] == 12 and result["k"] == 4 and result["task"] == "colours"
+    assert result["n_test"] == 8 and result["k"] == 4 and result["task"] == "colours"
     assert all(0 <= v <= 1 for v in result["accuracy"].values())
     assert result["key_coverage"]["zero-shot"] == 0.0
     with pytest.raises(SystemExit):
