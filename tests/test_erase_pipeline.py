@@ -52,8 +52,9 @@ def test_prompt_format_and_bad_folders(small_task, tmp_path):
     assert len(lines) == 3 and lines[0] == f"{task.train[0].input} is {task.train[0].output}"
     assert lines[2] == "in the park on Monday, the old hat is"
     assert task.key_of("in the park on Monday, the old hat") == "hat"
-    hat = [ex for ex in task.test if task.key_of(ex.input) == "hat"]
-    assert task.recall_ceiling([hat[0]], task.test) == pytest.approx(len(hat) / len(task.test))
+    key = task.key_of(task.test[0].input)
+    same = [ex for ex in task.test if task.key_of(ex.input) == key]
+    assert task.recall_ceiling([same[0]], task.test) == pytest.approx(len(same) / len(task.test))
     with pytest.raises(TaskError, match="no task.json"):
         load_task(tmp_path)
     (tmp_path / "task.json").write_text(json.dumps({"name": "x", "prompt": "{input}",

@@ -24,6 +24,7 @@ from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from unlearn.demo.generate import atomic_write
 from unlearn.demo.tasks import SPECS, TaskSpec
+from unlearn.erase.evaluate import right_pad
 
 
 @dataclass
@@ -87,13 +88,8 @@ def build_model(tokenizer, recipe: ICLRecipe) -> LlamaForCausalLM:
 
 def _batch(tokenizer, rng: random.Random, recipe: ICLRecipe):
     rows = [encode_sheet(tokenizer, sheet(rng, recipe)) for _ in range(recipe.batch_size)]
-    width = max(len(ids) for ids, _ in rows)
-    ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
-    labels = torch.full_like(ids, -100)
-    mask = torch.zeros_like(ids)
-    for r, (i, lab) in enumerate(rows):
-        ids[r, :len(i)], labels[r, :len(lab)], mask[r, :len(i)] = (
-            torch.tensor(i), torch.tensor(lab), 1)
+    ids, mask, labels = right_pad([i for i, _ in rows], tokenizer.pad_token_id,
+                                  [lab for _, lab in rows])
     return ids, labels, mask
 
 

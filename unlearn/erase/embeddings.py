@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from unlearn.erase.evaluate import right_pad
+
 
 @dataclass
 class EmbeddingConfig:
@@ -38,11 +40,7 @@ def mean_pooled(model, tokenizer, texts: list[str], layer: int = -1,
     out = []
     for start in range(0, len(texts), batch_size):
         encoded = [tokenizer.encode(t) for t in texts[start:start + batch_size]]
-        width = max(len(e) for e in encoded)
-        ids = torch.full((len(encoded), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for r, e in enumerate(encoded):
-            ids[r, :len(e)], mask[r, :len(e)] = torch.tensor(e), 1
+        ids, mask, _ = right_pad(encoded, pad)
         hidden = model(input_ids=ids.to(device), attention_mask=mask.to(device),
                        output_hidden_states=True).hidden_states[layer].float()  # (B, T, H)
         m = mask.to(device).unsqueeze(-1).float()

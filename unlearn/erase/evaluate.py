@@ -10,6 +10,20 @@ import torch
 from unlearn.erase.task import Example, Task
 
 
+def right_pad(seqs: list[list[int]], pad: int, labels: list[list[int]] | None = None):
+    """Right-padded (ids, attention mask, labels or None), each (B, T_max); labels pad with -100."""
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    out_labels = None if labels is None else torch.full_like(ids, -100)
+    for r, s in enumerate(seqs):
+        ids[r, :len(s)] = torch.tensor(s)
+        mask[r, :len(s)] = 1
+        if out_labels is not None:
+            out_labels[r, :len(labels[r])] = torch.tensor(labels[r])
+    return ids, mask, out_labels
+
+
 @torch.inference_mode()
 def continuation_logprobs(model, tokenizer, contexts: list[str], continuations: list[str],
                           batch_size: int = 16) -> np.ndarray:
@@ -36,12 +50,7 @@ def continuation_logprobs(model, tokenizer, contexts: list[str], continuations: 
             cont = [] if j is None else cont_ids[j]
             seqs.append(ctx + cont)
             spans.append((len(ctx), len(cont)))
-        width = max(len(s) for s in seqs)
-        ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for r, s in enumerate(seqs):
-            ids[r, :len(s)] = torch.tensor(s)
-            mask[r, :len(s)] = 1
+        ids, mask, _ = right_pad(seqs, pad)
         logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
         logp = torch.log_softmax(logits.float(), dim=-1).cpu()  # (B, T, V)
         for r, ((i, j), (n_ctx, n_cont)) in enumerate(zip(chunk, spans, strict=True)):

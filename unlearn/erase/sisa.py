@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from unlearn.erase.evaluate import continuation_logprobs
+from unlearn.erase.evaluate import continuation_logprobs, right_pad
 from unlearn.erase.task import Example, Task
 from unlearn.finetune import LLAMA_LINEARS
 
@@ -71,13 +71,7 @@ def _train_adapter(peft_model, tokenizer, task: Task, examples: list[Example],
     for _ in range(config.epochs):
         for start in range(0, len(rows), config.batch_size):
             batch = [rows[i] for i in rng.permutation(len(rows))[start:start + config.batch_size]]
-            width = max(len(ids) for ids, _ in batch)
-            ids = torch.full((len(batch), width), pad, dtype=torch.long)
-            labels = torch.full_like(ids, -100)
-            mask = torch.zeros_like(ids)
-            for r, (i, lab) in enumerate(batch):
-                ids[r, :len(i)], labels[r, :len(lab)], mask[r, :len(i)] = (
-                    torch.tensor(i), torch.tensor(lab), 1)
+            ids, mask, labels = right_pad([i for i, _ in batch], pad, [lab for _, lab in batch])
             loss = peft_model(input_ids=ids, attention_mask=mask, labels=labels).loss
             opt.zero_grad()
             loss.backward()
