@@ -36,6 +36,8 @@ def test_select_answer_delete_and_accuracy(app):
     first = tab.evaluate(session, view, 16)
     view = first[tab.view]
     assert len(first[tab.acc]) == 2 and all(0 <= r[2] <= 1 for r in first[tab.acc])
+    clicked = gr.SelectData(None, {"index": [1, 2], "value": "x", "selected": True})
+    assert tab.pick_row(view, clicked)[tab.ids] == view.state.prompt_ids()[1]  # row 2's id
     chosen = view.state.prompt_ids()[0]
     out = tab.delete(view, chosen)
     assert "recomputed" in out[tab.status] and chosen not in out[tab.view].state.prompt_ids()
