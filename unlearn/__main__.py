@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "comparison": ("unlearn.cli", "run a comparison method: ga, graddiff, npo"),
     "baseline": ("unlearn.cli", "the same as comparison (older name)"),
     "suggest": ("unlearn.cli", "suggest anchored-term candidates for review"),
+    "erase": ("unlearn.erase.cli", "in-context exact unlearning: select|delete|evaluate|cost"),
 }
 
 
