@@ -9,4 +9,7 @@ HEADLINE = ("completion_familiarity", "probability_familiarity", "probability_to
             "trivia_accuracy", "verbatim_rougeL", "general_accuracy", "general_perplexity",
             "neighbour_probability_familiarity", "neighbour_trivia_accuracy",
             "neighbour_completion_familiarity")
+# forget measures vs the reference / original (absent for the models they compare against)
+FORGET_SCORES = ("privleak", "knowledge_gap_closed", "mia_auc", "truth_ratio",
+                 "truth_ratio_forget_quality")
 JUDGES = ("rule", "llm")
