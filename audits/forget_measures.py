@@ -149,7 +149,7 @@ def chunks(text: str, chars: int = 400, max_chunks: int | None = None) -> list[s
     """Split text at paragraph / sentence boundaries into chunks of about `chars` characters."""
     out, cur = [], ""
     for sent in text.replace("\n", " ").split(". "):
-        sent = sent.strip()
+        sent = sent.strip().rstrip(".")
         if not sent:
             continue
         cur = f"{cur} {sent}." if cur else f"{sent}."

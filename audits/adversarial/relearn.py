@@ -221,9 +221,9 @@ def relearn(model, tokenizer, split: RelearnSplit, config: RelearnConfig | None 
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-        res.losses.append(float(loss))
+        res.losses.append(float(loss.detach()))
         if on_progress is not None:
-            on_progress(step + 1, last, f"relearn step {step + 1}/{last} loss {float(loss):.3f}")
+            on_progress(step + 1, last, f"relearn step {step + 1}/{last} loss {res.losses[-1]:.3f}")
     del work
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
