@@ -110,7 +110,10 @@ def run_adversarial(models: Mapping[str, tuple[Any, Any]], suite: Suite,
     attacks = list(config.attacks)
     split = None
     if "relearn" in attacks:
-        split = _relearn_split(suite, config)
+        try:
+            split = _relearn_split(suite, config)
+        except ValueError as exc:
+            raise AuditError(f"relearning data: {exc}") from exc
         if split is None or not split.heldout:
             out["skipped"].append("relearn: no target.txt in the suite and no --relearn-text"
                                   if split is None else "relearn: no held-out probes")
