@@ -19,7 +19,7 @@ CSS = """
 """
 THEME = "soft"
 TAB_NAMES = ("Side by side", "Completion probes", "Token probabilities", "Anchored terms",
-             "Finetune", "Report")
+             "Finetune", "Report", "Adversarial")
 
 
 def make_context(config: AppConfig) -> AppContext:
@@ -34,6 +34,7 @@ def make_context(config: AppConfig) -> AppContext:
 def build_ui(config: AppConfig, ctx: AppContext | None = None) -> gr.Blocks:
     """The app's Blocks. `demo.whp` holds the context and every tab object (for tests)."""
     from ui.jobs import FinetuneJob
+    from ui.tab_adversarial import AdversarialTab
     from ui.tab_anchors import AnchorsTab
     from ui.tab_finetune import FinetuneTab
     from ui.tab_probes import ProbesTab
@@ -64,6 +65,8 @@ def build_ui(config: AppConfig, ctx: AppContext | None = None) -> gr.Blocks:
                 tabs.finetune = FinetuneTab(ctx, state, tabs)
             with gr.Tab(TAB_NAMES[5], id="report"):
                 tabs.report = ReportTab(ctx, state)
+            with gr.Tab(TAB_NAMES[6], id="adversarial"):
+                tabs.adversarial = AdversarialTab(ctx, state)
             # Later issues add "Adversarial audits" and "In-context unlearning" tabs here.
     demo.whp = tabs
     return demo
