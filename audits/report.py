@@ -349,7 +349,8 @@ def _forget_measures_step(models, raw, reports, ref, base, suite: Suite, config:
 
 
 def _intervals_step(raw: dict, config: AuditConfig) -> dict:
-    """Bootstrap intervals of the headline scores that are means of per-item values."""
+    """Bootstrap intervals of the headline scores that are means of per-item values
+    (perplexity, a ratio over tokens, has none)."""
     from audits.forget_measures import interval
 
     per_item = {  # step -> [(score key, per-item value)]
@@ -358,6 +359,8 @@ def _intervals_step(raw: dict, config: AuditConfig) -> dict:
         "neighbour_probability": [("neighbour_probability_familiarity", lambda it: it.prob)],
         "trivia": [("trivia_accuracy", lambda it: float(it.is_correct))],
         "neighbour_trivia": [("neighbour_trivia_accuracy", lambda it: float(it.is_correct))],
+        "verbatim": [("verbatim_rougeL", lambda it: it.rougeL)],
+        "general_mc": [("general_accuracy", lambda it: float(it.is_correct))],
         "completion": [("completion_familiarity", lambda it: _grade_value(it.grade))],
         "neighbour_completion": [("neighbour_completion_familiarity",
                                   lambda it: _grade_value(it.grade))],
