@@ -151,6 +151,7 @@ def test_suffix_search_raises_the_answer_probability(tiny_model):
     res = suffix_search(model, tok, PROBES[:2], PROBES[2:4],
                         SuffixConfig(n_tokens=3, steps=4, candidates=16, topk=16))
     assert res.best_prob > res.start_prob
+    assert all(p.grad is None for p in model.parameters())  # the model is left untouched
     assert res.history == sorted(res.history, reverse=True)  # greedy: never worse
     answer_ids = {t for p in PROBES for t in tok(p.answer, add_special_tokens=False)["input_ids"]}
     assert not answer_ids & set(res.best_ids)  # it cannot just spell the answers

@@ -127,6 +127,7 @@ def _gradient(model, layout: _Layout, adv: Sequence[int]) -> torch.Tensor:
     onehot = torch.zeros(len(adv), W.shape[0], device=W.device, dtype=W.dtype)
     onehot[torch.arange(len(adv)), torch.tensor(list(adv), device=W.device)] = 1.0
     onehot.requires_grad_(True)
+    total = torch.zeros_like(onehot)
     with torch.enable_grad():
         for i in range(len(layout.items)):
             ids, cid = layout.seq(adv, i)
@@ -137,8 +138,9 @@ def _gradient(model, layout: _Layout, adv: Sequence[int]) -> torch.Tensor:
             logits = model(inputs_embeds=x, use_cache=False).logits[0, -len(cid):].float()
             loss = torch.nn.functional.cross_entropy(logits, torch.tensor(cid, device=W.device),
                                                      reduction="sum") / len(layout.items)
-            loss.backward()
-    return onehot.grad.detach()
+            # grad w.r.t. the one-hot only: the model's parameters get no .grad
+            total += torch.autograd.grad(loss, onehot)[0]
+    return total
 
 
 def _forbidden(tokenizer, probes: Sequence[ProbabilityProbe], vocab: int) -> torch.Tensor:
