@@ -47,6 +47,9 @@ class AuditConfig:
     lm_eval_batch_size: int = 8  # HFLM batch size
     reference: str = "reference"  # model name that forget quality is measured against
     plot_prompts: int = 4  # probability probes shown as top-k bar charts in the HTML
+    n_boot: int = 1000  # bootstrap resamples of the confidence intervals
+    mia_k: float = 0.2  # Min-K% prob: fraction of least likely tokens
+    adversarial: Any = None  # an AdversarialConfig: also run the adversarial attacks
 
     def __post_init__(self) -> None:
         self.measures = tuple(self.measures)
@@ -91,6 +94,9 @@ class Report:
     forget_quality: dict = field(default_factory=dict)  # model -> {statistic, pvalue, n}
     topk: list = field(default_factory=list)  # [{prompt, answer, models, answer_probs}]
     skipped: list[str] = field(default_factory=list)  # measures skipped and why
+    forget_measures: dict = field(default_factory=dict)  # truth ratio, MIA, PrivLeak, gap closed
+    intervals: dict = field(default_factory=dict)  # model -> score -> {mean, ci_low, ci_high, n}
+    adversarial: dict = field(default_factory=dict)  # attacks' curves (--suite adversarial)
     created: str = ""
     seconds: float = 0.0
 
@@ -256,6 +262,10 @@ def run_suite(models: Mapping[str, tuple[Any, Any]], suite: Suite,
                 fq[name] = q.to_dict()
                 reports[name].scores["forget_quality"] = q.pvalue
                 reports[name].scores["forget_ks_statistic"] = q.statistic
+    fm = _forget_measures_step(models, raw, reports, ref, base, suite, config, skipped) \
+        if "forget" in config.measures else {}
+    intervals = _intervals_step(raw, config)
+    adv = _adversarial_step(models, suite, config, reports, intervals, on_progress)
     topk = []
     if "probability" in raw[names[0]]:
         for i, probe in enumerate(suite.target_probability[:config.plot_prompts]):
@@ -265,8 +275,114 @@ def run_suite(models: Mapping[str, tuple[Any, Any]], suite: Suite,
     return Report(models=reports, suite=suite.describe(), config=_config_dict(config),
                   seed=config.seed, versions=versions(), baseline=base, reference=ref,
                   neighbour_deltas=deltas, forget_quality=fq, topk=topk, skipped=skipped,
+                  forget_measures=fm, intervals=intervals, adversarial=adv,
                   created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                   seconds=round(time.time() - t0, 3))
+
+
+def _forget_measures_step(models, raw, reports, ref, base, suite: Suite, config: AuditConfig,
+                          skipped: list[str]) -> dict:
+    """Truth ratio vs the reference, membership-inference AUC + PrivLeak, knowledge gap closed
+    (see audits.forget_measures); adds `truth_ratio*`, `mia_auc`, `privleak` and
+    `knowledge_gap_closed` to the models' scores."""
+    from audits.forget_measures import (
+        chunks,
+        compare_truth_ratios,
+        knowledge_gap_closed,
+        mia_scores,
+        privleak,
+        truth_ratios,
+    )
+
+    out: dict = {}
+    if suite.target_trivia:
+        tr = {n: truth_ratios(m, t, suite.target_trivia, config.trivia.batch_size)
+              for n, (m, t) in models.items()}
+        for n, r in tr.items():
+            if ref is not None and n != ref:
+                compare_truth_ratios(r, tr[ref])
+            reports[n].scores["truth_ratio"] = r.mean
+            reports[n].scores["truth_ratio_forget_quality"] = r.ks_pvalue
+        out["truth_ratio"] = {n: r.to_dict() for n, r in tr.items()}
+    else:
+        skipped.append("truth ratio: target_trivia.jsonl absent")
+    members = [v.prefix + v.continuation for v in suite.verbatim]
+    if members and suite.heldout_text:
+        size = sum(len(x) for x in members) // len(members)
+        non = chunks(suite.heldout_text, size, max_chunks=len(members))
+        mia = {n: mia_scores(m, t, members, non, config.mia_k, config.verbatim.batch_size)
+               for n, (m, t) in models.items()}
+        out["mia"] = {n: {"auc": r.auc, "n_members": r.n_members,
+                          "n_nonmembers": r.n_nonmembers} for n, r in mia.items()}
+        for n, r in mia.items():
+            reports[n].scores["mia_auc"] = r.auc["min_k"]
+            if ref is not None and n != ref:
+                ref_auc = mia[ref].auc["min_k"]
+                reports[n].scores["privleak"] = privleak(r.auc["min_k"], ref_auc) \
+                    if ref_auc > 0 else None  # undefined for a reference AUC of 0
+    else:
+        skipped.append("membership inference: needs verbatim.jsonl and general_heldout.txt")
+    if ref is not None:
+        gaps: dict = {}
+        keys = ("probability_familiarity", "trivia_accuracy", "completion_familiarity",
+                "verbatim_rougeL")
+        for n in models:
+            if n in (ref, base):
+                continue
+            gaps[n] = {}
+            for k in keys:
+                o, u, r = (reports[x].scores.get(k) for x in (base, n, ref))
+                gaps[n][k] = None if None in (o, u, r) else knowledge_gap_closed(o, u, r)
+            reports[n].scores["knowledge_gap_closed"] = gaps[n]["probability_familiarity"]
+        out["knowledge_gap_closed"] = gaps
+    del raw
+    return out
+
+
+def _intervals_step(raw: dict, config: AuditConfig) -> dict:
+    """Bootstrap intervals of the headline scores that are means of per-item values
+    (perplexity, a ratio over tokens, has none)."""
+    from audits.forget_measures import interval
+
+    per_item = {  # step -> [(score key, per-item value)]
+        "probability": [("probability_familiarity", lambda it: it.prob),
+                        ("probability_top1", lambda it: float(it.top1))],
+        "neighbour_probability": [("neighbour_probability_familiarity", lambda it: it.prob)],
+        "trivia": [("trivia_accuracy", lambda it: float(it.is_correct))],
+        "neighbour_trivia": [("neighbour_trivia_accuracy", lambda it: float(it.is_correct))],
+        "verbatim": [("verbatim_rougeL", lambda it: it.rougeL)],
+        "general_mc": [("general_accuracy", lambda it: float(it.is_correct))],
+        "completion": [("completion_familiarity", lambda it: _grade_value(it.grade))],
+        "neighbour_completion": [("neighbour_completion_familiarity",
+                                  lambda it: _grade_value(it.grade))],
+    }
+    out: dict = {}
+    for name, steps in raw.items():
+        out[name] = {}
+        for step, res in steps.items():
+            for key, value in per_item.get(step, []):
+                out[name][key] = interval([value(it) for it in res.items], config.seed,
+                                          config.n_boot)
+    return out
+
+
+def _grade_value(grade: int) -> float:
+    """A completion's share of the familiarity score (5*#3 + #2) / N."""
+    return 5.0 if grade == 3 else 1.0 if grade == 2 else 0.0
+
+
+def _adversarial_step(models, suite: Suite, config: AuditConfig, reports, intervals: dict,
+                      on_progress) -> dict:
+    """Run the adversarial attacks when configured; their scores join the models' scores."""
+    if config.adversarial is None:
+        return {}
+    from audits.adversarial.runner import run_adversarial
+
+    adv = run_adversarial(models, suite, config.adversarial, on_progress)
+    for name, sc in adv["scores"].items():
+        reports[name].scores.update(sc)
+        intervals.setdefault(name, {}).update(adv["intervals"].get(name, {}))
+    return adv
 
 
 def _config_dict(config: AuditConfig) -> dict:
