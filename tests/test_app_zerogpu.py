@@ -24,7 +24,8 @@ from transformers import PreTrainedTokenizerBase
 from ui import gpu as gpu_mod
 from ui.blocks import build_ui
 from ui.config import parse_config
-from ui.testing import write_tiny_llama2_pair
+from ui.testing import write_tiny_demo, write_tiny_llama2_pair
+from unlearn.demo.tasks import write_tasks
 
 HP = Path(__file__).resolve().parents[1] / "assets" / "hp"
 FORBIDDEN = (torch.nn.Module, torch.Tensor, PreTrainedTokenizerBase, gr.blocks.Block,
@@ -199,6 +200,40 @@ def test_report_on_the_hp_suite(app, session, zerogpu):
     assert "ui.gpu_tasks.audit_report" in zerogpu
 
 
+@pytest.fixture(scope="module")
+def erase_app(zerogpu, tmp_path_factory):
+    """The llama2-whp preset on the tiny pair, with a demo folder that has labelled tasks (the
+    Harry Potter suite has none)."""
+    root = tmp_path_factory.mktemp("llama2_erase")
+    original, unlearned = write_tiny_llama2_pair(root)
+    demo_dir = write_tiny_demo(root / "demo")
+    write_tasks(demo_dir / "tasks", n_train=24, n_test=8, seed=0)
+    config = parse_config(["--preset", "llama2-whp", "--original", str(original),
+                           "--unlearned", str(unlearned), "--device", "cpu",
+                           "--quantization", "4bit", "--demo-dir", str(demo_dir),
+                           "--runs-dir", str(root / "runs")], env={})
+    return build_ui(config)
+
+
+def test_in_context_unlearning_through_plain_data(erase_app, zerogpu):
+    tab, session = erase_app.whp.erase, erase_app.whp.ctx.new_session()
+    events = []
+    out = tab.select(session, "moods", 3, 1.0, progress=lambda f, desc="": events.append(desc))
+    view = out[tab.view]
+    assert len(view.state.prompt_ids()) == 3 and "moods" in out[tab.status]
+    assert any(d.startswith("embedding 24 training examples") for d in events)
+    assert "ui.gpu_tasks.erase_embeddings" in zerogpu
+    rows = tab.answer(session, view, "at the old park on Monday, Tom")[tab.answers].value["data"]
+    assert [r[0] for r in rows] == view.task.labels
+    for side in (1, 2):
+        assert sum(r[side] for r in rows) == pytest.approx(1.0, abs=1e-3)
+    assert "ui.gpu_tasks.erase_label_probs" in zerogpu
+    acc = tab.evaluate(session, view, 8, progress=None)[tab.acc]
+    assert [r[1] for r in acc] == ["original", "unlearned"] and [r[4] for r in acc] == [8, 8]
+    assert all(0 <= r[2] <= 1 and 0 <= r[3] <= 1 for r in acc)
+    assert "ui.gpu_tasks.erase_accuracy" in zerogpu
+
+
 def test_gpu_memory_is_read_inside_the_gpu_context(zerogpu, monkeypatch):
     from ui.config import gpu_memory_gb
 
@@ -213,7 +248,8 @@ def test_every_entry_point_went_through_the_stand_in(zerogpu):
     ours = {n for n in gpu_mod.ENTRY_POINTS if n.startswith("ui.")}
     assert ours == {"ui.gpu.cuda_memory_gb", "ui.gpu_tasks.stream_pair", "ui.gpu_tasks.sample_pair",
                     "ui.gpu_tasks.completion_probes", "ui.gpu_tasks.token_distributions",
-                    "ui.gpu_tasks.audit_report"}
+                    "ui.gpu_tasks.audit_report", "ui.gpu_tasks.erase_embeddings",
+                    "ui.gpu_tasks.erase_label_probs", "ui.gpu_tasks.erase_accuracy"}
     assert ours <= set(zerogpu)
 
 

@@ -214,3 +214,65 @@ def audit_report(store_key: str, names: dict[str, str], suite_dir: str,
                          on_progress=progress_callback(on_progress, "audits"))
 
     yield from _with_progress(work)
+
+
+# ---------------------------------------------------------------- In-context unlearning (ERASE)
+
+@gpu(duration=120)
+def erase_embeddings(store_key: str, name: str, task_dir: str,
+                     cache_dir: str) -> Iterator[tuple]:
+    """Embed the training inputs of the task folder `task_dir` with model `name` (cached under
+    `cache_dir`): result a `(n_train, d)` float numpy array, rows in `train.jsonl` order. The
+    Q-k-means fit on it needs no model and runs on the handler's side."""
+    from unlearn.erase.embeddings import EmbeddingConfig, embed_texts
+    from unlearn.erase.task import load_task
+
+    def work(on_progress):
+        task = load_task(task_dir)
+        model = _models(store_key, {"embedder": name})["embedder"]
+        on_progress(0.1, f"embedding {len(task.train)} training examples with {name}")
+        return embed_texts([ex.input for ex in task.train], EmbeddingConfig(), model.model,
+                           model.tokenizer, cache_dir=cache_dir, data_key=task.fingerprint())
+
+    yield from _with_progress(work)
+
+
+@gpu
+def erase_label_probs(store_key: str, names: dict[str, str], context: str,
+                      continuations: list[str]) -> dict[str, list[float]]:
+    """`{role: [p per continuation]}`: the continuations' probabilities after `context`,
+    normalized over the given continuations (the task's labels)."""
+    import numpy as np
+
+    from unlearn.erase.evaluate import continuation_logprobs
+
+    out = {}
+    for role, m in _models(store_key, names).items():
+        scores = continuation_logprobs(m.model, m.tokenizer, [context], continuations)[0]
+        probs = np.exp(scores - scores.max())
+        out[role] = [float(p) for p in probs / probs.sum()]
+    return out
+
+
+@gpu(duration=180)
+def erase_accuracy(store_key: str, names: dict[str, str], task, shot_ids: list[str],
+                   n_test: int) -> Iterator[tuple]:
+    """k-shot (the examples `shot_ids` of the `unlearn.erase.task.Task` record `task` as the
+    prompt) and zero-shot accuracy on the first `n_test` test queries: result
+    `{role: {"k_shot": float, "zero_shot": float, "queries": int}}`."""
+    from unlearn.erase.evaluate import accuracy
+
+    def work(on_progress):
+        by_id = {ex.id: ex for ex in task.train}
+        shots = [by_id[i] for i in shot_ids]
+        queries = task.test[: int(n_test)]
+        models = _models(store_key, names)
+        out = {}
+        for i, (role, m) in enumerate(models.items()):
+            on_progress(i / len(models), f"{role}: k-shot and zero-shot on {len(queries)} queries")
+            out[role] = {"k_shot": accuracy(m.model, m.tokenizer, task, shots, queries),
+                         "zero_shot": accuracy(m.model, m.tokenizer, task, [], queries),
+                         "queries": len(queries)}
+        return out
+
+    yield from _with_progress(work)

@@ -8,14 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 
-from ui.gpu import gpu
+from ui import gpu_tasks
 from ui.state import AppContext, Session
 from ui.store import SIDES
 from unlearn.erase.cost import cost_figure, llama2_7b_estimate
-from unlearn.erase.embeddings import EmbeddingConfig, embed_texts
-from unlearn.erase.evaluate import accuracy, continuation_logprobs
 from unlearn.erase.qkmeans import QKMeansConfig, QKMeansState, delete, fit
 from unlearn.erase.task import Task, TaskError, load_task
 from unlearn.models import ModelLoadError
@@ -106,28 +103,28 @@ class EraseTab:
                             [self.view, self.acc], api_name="erase_accuracy")
         self.cost_btn.click(self.cost_chart, [self.view, self.k], [self.cost])
 
-    def _models(self, session: Session):
+    def _names(self, session: Session) -> dict[str, str]:
         try:
-            return dict(zip(SIDES, self.ctx.side_models(session), strict=True))
+            return self.ctx.side_names(session, with_reference=False)
         except ModelLoadError as exc:
             raise gr.Error(str(exc)) from exc
 
-    @gpu
     def select(self, session: Session, task_name: str | None, k: float, eps: float,
                progress=gr.Progress()):
         if not task_name:
             raise gr.Error(f"No task folders under {self.ctx.demo_dir / 'tasks'}.")
+        task_dir = Path(self.ctx.demo_dir) / "tasks" / task_name
         try:
-            task = load_task(Path(self.ctx.demo_dir) / "tasks" / task_name)
+            task = load_task(task_dir)
             config = QKMeansConfig(k=int(k), eps=float(eps or 0))
         except (TaskError, ValueError) as exc:
             raise gr.Error(str(exc)) from exc
-        embedder = self._models(session)["original"]
-        progress(0.1, desc="embedding the training examples with the original model")
-        x = embed_texts([ex.input for ex in task.train], EmbeddingConfig(), embedder.model,
-                        embedder.tokenizer, cache_dir=self.ctx.work_dir / "erase-cache",
-                        data_key=task.fingerprint())
-        progress(0.8, desc="quantized k-means")
+        embedder = self._names(session)["original"]
+        x = gpu_tasks.drain(gpu_tasks.erase_embeddings(
+            self.ctx.store_key, embedder, str(task_dir), str(self.ctx.work_dir / "erase-cache")),
+            progress)
+        if progress is not None:
+            progress(0.8, desc="quantized k-means")
         try:
             view = EraseView(task, fit(x, [ex.id for ex in task.train], config))
         except ValueError as exc:
@@ -160,34 +157,33 @@ class EraseTab:
                 self.ids: "", self.status: f"Deleted {', '.join(wanted)}: {verdict} "
                                            f"({record.seconds * 1000:.2f} ms; {record.reason})."}
 
-    @gpu
     def answer(self, session: Session, view: EraseView | None, query: str):
         if view is None:
             raise gr.Error("Select a prompt first.")
         if not query or not query.strip():
             raise gr.Error("Type a query input (e.g. one from the test split).")
         context = view.task.context(view.shots(), query.strip())
-        rows = {label: [label] for label in view.task.labels}
-        for loaded in self._models(session).values():
-            scores = continuation_logprobs(loaded.model, loaded.tokenizer, [context],
-                                           view.task.continuations())[0]
-            probs = np.exp(scores - scores.max())
-            for label, p in zip(view.task.labels, probs / probs.sum(), strict=True):
-                rows[label].append(round(float(p), 4))
-        return {self.answers: gr.Dataframe(value=list(rows.values()),
-                                           headers=["label", *SIDES])}
+        probs = gpu_tasks.erase_label_probs(self.ctx.store_key, self._names(session), context,
+                                            view.task.continuations())
+        rows = [[label, *(round(probs[side][i], 4) for side in SIDES)]
+                for i, label in enumerate(view.task.labels)]
+        return {self.answers: gr.Dataframe(value=rows, headers=["label", *SIDES])}
 
-    @gpu
-    def evaluate(self, session: Session, view: EraseView | None, n_test: float):
+    def evaluate(self, session: Session, view: EraseView | None, n_test: float,
+                 progress=gr.Progress()):
         if view is None:
             raise gr.Error("Select a prompt first.")
+        try:
+            result = gpu_tasks.drain(gpu_tasks.erase_accuracy(
+                self.ctx.store_key, self._names(session), view.task, view.state.prompt_ids(),
+                int(n_test)), progress)
+        except ValueError as exc:
+            raise gr.Error(str(exc)) from exc
         view = copy.deepcopy(view)
-        queries = view.task.test[: int(n_test)]
-        for side, loaded in self._models(session).items():
-            k_shot = accuracy(loaded.model, loaded.tokenizer, view.task, view.shots(), queries)
-            zero = accuracy(loaded.model, loaded.tokenizer, view.task, [], queries)
-            view.history.append([len(view.state.log), side, round(k_shot, 4), round(zero, 4),
-                                 len(queries)])
+        for side in SIDES:
+            r = result[side]
+            view.history.append([len(view.state.log), side, round(r["k_shot"], 4),
+                                 round(r["zero_shot"], 4), r["queries"]])
         return {self.view: view, self.acc: view.history}
 
     def cost_chart(self, view: EraseView | None, k: float):
