@@ -199,6 +199,15 @@ def test_report_on_the_hp_suite(app, session, zerogpu):
     assert "ui.gpu_tasks.audit_report" in zerogpu
 
 
+def test_adversarial_attacks_on_the_hp_suite(app, session, zerogpu):
+    tab = app.whp.adversarial
+    out = tab.run(session, ["lens", "icl"], "0", "full", "0,1", 1, False, progress=None)
+    rows = {r[0]: r[1:] for r in out[tab.table].value["data"]}
+    assert len(rows["probability_familiarity (clean)"]) == 2  # original, unlearned
+    assert "icl_relearn_probability" in rows and out[tab.lens_plot] is not None
+    assert "ui.gpu_tasks.adversarial_attacks" in zerogpu
+
+
 def test_gpu_memory_is_read_inside_the_gpu_context(zerogpu, monkeypatch):
     from ui.config import gpu_memory_gb
 
@@ -213,7 +222,7 @@ def test_every_entry_point_went_through_the_stand_in(zerogpu):
     ours = {n for n in gpu_mod.ENTRY_POINTS if n.startswith("ui.")}
     assert ours == {"ui.gpu.cuda_memory_gb", "ui.gpu_tasks.stream_pair", "ui.gpu_tasks.sample_pair",
                     "ui.gpu_tasks.completion_probes", "ui.gpu_tasks.token_distributions",
-                    "ui.gpu_tasks.audit_report"}
+                    "ui.gpu_tasks.audit_report", "ui.gpu_tasks.adversarial_attacks"}
     assert ours <= set(zerogpu)
 
 
