@@ -234,6 +234,15 @@ def test_in_context_unlearning_through_plain_data(erase_app, zerogpu):
     assert "ui.gpu_tasks.erase_accuracy" in zerogpu
 
 
+def test_adversarial_attacks_on_the_hp_suite(app, session, zerogpu):
+    tab = app.whp.adversarial
+    out = tab.run(session, ["lens", "icl"], "0", "full", "0,1", 1, False, progress=None)
+    rows = {r[0]: r[1:] for r in out[tab.table].value["data"]}
+    assert len(rows["probability_familiarity (clean)"]) == 2  # original, unlearned
+    assert "icl_relearn_probability" in rows and out[tab.lens_plot] is not None
+    assert "ui.gpu_tasks.adversarial_attacks" in zerogpu
+
+
 def test_gpu_memory_is_read_inside_the_gpu_context(zerogpu, monkeypatch):
     from ui.config import gpu_memory_gb
 
@@ -249,7 +258,8 @@ def test_every_entry_point_went_through_the_stand_in(zerogpu):
     assert ours == {"ui.gpu.cuda_memory_gb", "ui.gpu_tasks.stream_pair", "ui.gpu_tasks.sample_pair",
                     "ui.gpu_tasks.completion_probes", "ui.gpu_tasks.token_distributions",
                     "ui.gpu_tasks.audit_report", "ui.gpu_tasks.erase_embeddings",
-                    "ui.gpu_tasks.erase_label_probs", "ui.gpu_tasks.erase_accuracy"}
+                    "ui.gpu_tasks.erase_label_probs", "ui.gpu_tasks.erase_accuracy",
+                    "ui.gpu_tasks.adversarial_attacks"}
     assert ours <= set(zerogpu)
 
 

@@ -275,4 +275,25 @@ def erase_accuracy(store_key: str, names: dict[str, str], task, shot_ids: list[s
                          "queries": len(queries)}
         return out
 
+
+# ---------------------------------------------------------------- Adversarial
+
+@gpu(duration=600)
+def adversarial_attacks(store_key: str, names: dict[str, str], suite_dir: str,
+                        config) -> Iterator[tuple]:
+    """`audits.adversarial` attacks on every named model (`config` an `AdversarialConfig`):
+    result `{"result": run_adversarial output, "clean": {role: probability familiarity}}`."""
+    from audits.adversarial.runner import run_adversarial
+    from audits.probability import probability_familiarity
+    from audits.probes import load_suite
+
+    def work(on_progress):
+        suite = load_suite(suite_dir)
+        pairs = {r: (m.model, m.tokenizer) for r, m in _models(store_key, names).items()}
+        result = run_adversarial(pairs, suite, config,
+                                 on_progress=progress_callback(on_progress, "attacks"))
+        clean = {r: float(probability_familiarity(m, t, suite.target_probability).familiarity)
+                 for r, (m, t) in pairs.items()}
+        return {"result": result, "clean": clean}
+
     yield from _with_progress(work)

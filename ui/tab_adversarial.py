@@ -10,7 +10,7 @@ import gradio as gr
 
 from audits.adversarial.icl import ICLConfig
 from audits.adversarial.relearn import RelearnConfig
-from audits.adversarial.runner import ATTACKS, AdversarialConfig, run_adversarial
+from audits.adversarial.runner import ATTACKS, AdversarialConfig
 from audits.adversarial.suffix import SuffixConfig
 from audits.errors import AuditError
 from audits.plots_adversarial import (
@@ -21,10 +21,8 @@ from audits.plots_adversarial import (
     relearn_curves,
     template_bars,
 )
-from audits.probability import probability_familiarity
 from audits.probes import load_suite
-from ui.gpu import gpu
-from ui.progress import progress_callback
+from ui import gpu_tasks
 from ui.state import AppContext, Session
 from unlearn.models import ModelLoadError
 
@@ -99,7 +97,6 @@ class AdversarialTab:
             api_name="run_adversarial")
         self.stop_btn.click(None, None, None, cancels=[event])
 
-    @gpu(duration=600)
     def run(self, session: Session, attacks: list[str], relearn_steps: str, method: str,
             shots: str, suffix_steps: float, include_ref: bool, progress=gr.Progress()):
         if not attacks:
@@ -112,19 +109,17 @@ class AdversarialTab:
                 icl=ICLConfig(shots=parse_ints(shots, "in-context N")),
                 suffix=SuffixConfig(steps=int(suffix_steps)),
                 cache_dir=str(self.ctx.runs_dir / "relearn-cache"))
-            suite = load_suite(self.ctx.demo_dir)
-            models = self.ctx.named_models(session, with_reference=bool(include_ref))
+            load_suite(self.ctx.demo_dir)  # fail here, with a message, not in the GPU call
+            names = self.ctx.side_names(session, with_reference=bool(include_ref))
         except (AuditError, ModelLoadError, ValueError) as exc:
             raise gr.Error(str(exc)) from exc
-        pairs = {n: (m.model, m.tokenizer) for n, m in models.items()}
         t0 = time.perf_counter()
         try:
-            result = run_adversarial(pairs, suite, config,
-                                     on_progress=progress_callback(progress, "attacks"))
+            out = gpu_tasks.drain(gpu_tasks.adversarial_attacks(
+                self.ctx.store_key, names, str(self.ctx.demo_dir), config), progress)
         except AuditError as exc:
             raise gr.Error(str(exc)) from exc
-        clean = {n: probability_familiarity(m, t, suite.target_probability).familiarity
-                 for n, (m, t) in pairs.items()}
+        result, clean = out["result"], out["clean"]
         out_dir = self.ctx.runs_dir / "adversarial" / \
             f"{time.strftime('%Y%m%d-%H%M%S')}-{session.id}"
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -136,7 +131,7 @@ class AdversarialTab:
         heat_name = "unlearned" if "unlearned" in lens else next(iter(lens), None)
         skipped = f" Skipped: {'; '.join(result['skipped'])}." if result["skipped"] else ""
         return {
-            self.message: f"Attacks on {', '.join(pairs)} in {time.perf_counter() - t0:.1f} s, "
+            self.message: f"Attacks on {', '.join(names)} in {time.perf_counter() - t0:.1f} s, "
                           f"written to `{path}`." + skipped,
             self.table: gr.Dataframe(value=rows, headers=headers),
             self.relearn_plot: relearn_curves(att["relearn"]) if att.get("relearn") else None,
