@@ -275,6 +275,8 @@ def erase_accuracy(store_key: str, names: dict[str, str], task, shot_ids: list[s
                          "queries": len(queries)}
         return out
 
+    yield from _with_progress(work)
+
 
 # ---------------------------------------------------------------- Adversarial
 
