@@ -91,7 +91,7 @@ def test_side_by_side_generate_and_stop(page):
     assert left.strip() and right.strip()
     shot(page, "side_by_side")
     page.locator("#sbs-settings").get_by_text("Sampling settings").click()
-    set_number(page, "sbs-max-new", 512)
+    set_number(page, "sbs-max-new", 480)  # prompt + new tokens fit 512
     page.locator("#sbs-generate").click()
     wait_text(page, "#sbs-status", "Generating")  # the new run started (panes were cleared)
     page.wait_for_function(

@@ -83,7 +83,8 @@ class ReportTab:
                              first["prompt"])
         skipped = f" Skipped: {'; '.join(report.skipped)}." if report.skipped else ""
         return {self.message: f"Report on {', '.join(models)} in "
-                              f"{time.perf_counter() - t0:.1f} s, written to `{out_dir}`."
+                              f"{time.perf_counter() - t0:.1f} s, written to "
+                              f"`reports/{out_dir.name}`."
                               + skipped,
                 self.table: gr.Dataframe(value=rows, headers=headers),
                 self.summary_plot: scores_summary({n: r.scores

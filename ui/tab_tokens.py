@@ -10,6 +10,7 @@ from audits.errors import AuditError
 from audits.plots import read_evals, topk_bars, tracked_tokens
 from audits.probes import ProbabilityProbe, load_probes
 from ui import gpu_tasks
+from ui.public import resolve_run
 from ui.state import AppContext, Session
 from unlearn.models import ModelLoadError
 
@@ -36,7 +37,7 @@ def eval_runs(runs_dir: Path) -> list[str]:
         return []
     found = sorted(runs_dir.glob("**/evals.jsonl"), key=lambda p: p.stat().st_mtime,
                    reverse=True)
-    return [str(p.parent) for p in found]
+    return [str(p.parent.relative_to(runs_dir)) for p in found]  # names, not server paths
 
 
 def split_tokens(text: str) -> list[str]:
@@ -110,16 +111,16 @@ class TokensTab:
     def steps(self, run: str | None):
         if not run:
             raise gr.Error("Pick a run directory (Finetune tab runs write evals.jsonl).")
-        path = Path(run)
-        path = path if path.name == "evals.jsonl" else path / "evals.jsonl"
+        path = resolve_run(self.ctx.runs_dir, run) / "evals.jsonl"  # runs of this server only
         if not path.is_file():
-            raise gr.Error(f"No evals.jsonl in {run}.")
+            raise gr.Error(f"No evals.jsonl in {path.parent.name}.")
         try:
             records = read_evals(path)
         except ValueError as exc:
             raise gr.Error(str(exc)) from exc
         if not records:
-            raise gr.Error(f"{path} is empty: the run has not evaluated a checkpoint yet.")
+            raise gr.Error(f"{path.parent.name}/evals.jsonl is empty: the run has not "
+                           "evaluated a checkpoint yet.")
         keys = [k for k in SCORE_KEYS if any(k in r for r in records)]
         rows = [[r["step"], *(r.get(k) for k in keys)] for r in records]
         return {self.steps_plot: tracked_tokens(records),
