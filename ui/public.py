@@ -161,8 +161,8 @@ def prune_runs(runs_dir: Path, max_runs: int, keep: Path | None = None) -> list[
     """Delete the oldest run folders (those with a run.json) beyond `max_runs`."""
     if max_runs <= 0 or not Path(runs_dir).is_dir():
         return []
-    runs = sorted((p.parent for p in Path(runs_dir).glob("*/run.json")),
-                  key=lambda p: p.stat().st_mtime, reverse=True)
+    runs = [p.parent for p in sorted(Path(runs_dir).glob("*/run.json"),
+                                     key=lambda p: p.stat().st_mtime, reverse=True)]
     keep_resolved = Path(keep).resolve() if keep else None
     pruned = []
     for old in runs[max_runs:]:
