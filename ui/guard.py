@@ -8,6 +8,7 @@
 - the raw payload of each input is checked before Gradio preprocesses it (numbers finite and
   within `FIELD_BOUNDS`, text and table sizes), and a payload Gradio itself cannot read is a
   short message too;
+- a failure of Gradio's own call setup (event data missing from an API call) is a message too;
 - an optional `admit(endpoint, args, request)` hook (public mode: operator gate, rate limits)
   runs before the handler; it gets the `gr.Request` the wrapper asks Gradio for.
 """
@@ -155,9 +156,12 @@ def check_payload(block, value) -> None:
         if value is not None and len(value) > MAX_TEXT_CHARS:
             raise LimitError(f"{label} is too long: {len(value):,} characters, at most "
                              f"{MAX_TEXT_CHARS:,}.")
-    elif isinstance(block, (gr.Dropdown, gr.Radio)):
-        if isinstance(value, str) and len(value) > CHOICE_MAX:
-            raise LimitError(f"{label}: value too long ({len(value):,} characters).")
+    elif isinstance(block, (gr.Dropdown, gr.Radio, gr.CheckboxGroup)):
+        items = value if isinstance(value, list) else [value]
+        if len(items) > MAX_TABLE_COLS * 10:
+            raise LimitError(f"{label}: too many values ({len(items):,}).")
+        if any(isinstance(v, str) and len(v) > CHOICE_MAX for v in items):
+            raise LimitError(f"{label}: value too long (at most {CHOICE_MAX:,} characters).")
     elif isinstance(block, gr.Dataframe) and isinstance(value, dict):
         rows = value.get("data")
         if rows is None:
@@ -194,9 +198,7 @@ def install(demo: gr.Blocks, roots: Iterable[tuple[str, str]] = (),
             for block, value in zip(block_fn.inputs, inputs or [], strict=False):
                 check_payload(block, value)
             return await original(block_fn, inputs, state, explicit_call)
-        except gr.Error:
-            raise
-        except LimitError as exc:
+        except (gr.Error, LimitError) as exc:  # Gradio's own messages may echo the value
             raise boundary.to_error(exc, endpoint) from None
         except Exception as exc:  # noqa: BLE001 - Gradio could not read a payload
             log.warning("unreadable input to %s: %s: %s", endpoint, type(exc).__name__,
@@ -205,6 +207,23 @@ def install(demo: gr.Blocks, roots: Iterable[tuple[str, str]] = (),
                            "format.", print_exception=False) from None
 
     demo.preprocess_data = preprocess_data
+    call_original = demo.call_function
+
+    async def call_function(block_fn, *args, **kwargs):
+        # the handler itself is wrapped; what fails here is Gradio's own setup of the call
+        # (event data of a click sent through the API without one, a wrong argument count)
+        try:
+            return await call_original(block_fn, *args, **kwargs)
+        except gr.Error:
+            raise
+        except Exception as exc:  # noqa: BLE001 - before the handler ran
+            name = getattr(block_fn, "api_name", None) or getattr(block_fn, "name", "fn")
+            log.warning("call of %s refused: %s: %s", name, type(exc).__name__, str(exc)[:300])
+            raise gr.Error("This action cannot be called this way: it needs the page's own "
+                           "event data (for example a click on a table).",
+                           print_exception=False) from None
+
+    demo.call_function = call_function
     return boundary
 
 

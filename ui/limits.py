@@ -48,9 +48,15 @@ class NumberBound:
         below = value <= self.low if self.low_open else value < self.low
         if below or value > self.high:
             lo = "(" if self.low_open else "["
-            raise LimitError(f"{name} must be in {lo}{self.low:g}, {self.high:g}], got {value:g}")
+            raise LimitError(f"{name} must be in {lo}{_num(self.low)}, {_num(self.high)}], "
+                             f"got {_num(value)}")
         if self.integer and value != int(value):
-            raise LimitError(f"{name} must be a whole number, got {value:g}")
+            raise LimitError(f"{name} must be a whole number, got {_num(value)}")
+
+
+def _num(x: float) -> str:
+    """Whole numbers in full (4294967295), others short (1e+300, 0.001)."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else f"{x:g}"
 
 
 # numeric fields by the start of their label (lower case): the UI's fields are checked with these
