@@ -411,12 +411,14 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse already printed the usage and the error
         return int(exc.code or 0)
     from unlearn.pipeline import RunConfigMismatch
+    from unlearn.preflight import preflight
     from unlearn.reinforce import Cancelled
 
     _quiet_libraries()
     progress = TqdmProgress()
     sub = parser._subparsers._group_actions[0].choices[args.command]
     try:
+        preflight(args)  # inputs, output folder, device: checked before the first stage
         return HANDLERS[args.command](args, progress)
     except (argparse.ArgumentTypeError, RunConfigMismatch, FileNotFoundError,
             FileExistsError) as exc:
