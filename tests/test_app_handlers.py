@@ -274,6 +274,17 @@ def test_finetune_cancel(app, session):
     assert job.snapshot()["state"] == "cancelled", job.snapshot()
 
 
+def test_finetune_invalid_parameter_leaves_no_run_folder(app, session):
+    tab = app.whp.finetune
+    assert app.whp.ctx.job.wait(timeout=120)
+    before = set(Path(tab.ctx.runs_dir).iterdir()) if Path(tab.ctx.runs_dir).exists() else set()
+    rows, alpha, steps, _, lora, tokens, block, epochs = _finetune_args()
+    with pytest.raises(gr.Error, match="lr"):
+        tab.start(session, rows, alpha, steps, -1.0, lora, tokens, block, epochs)
+    after = set(Path(tab.ctx.runs_dir).iterdir()) if Path(tab.ctx.runs_dir).exists() else set()
+    assert after == before  # validated before anything was written
+
+
 def test_finetune_refuses_an_invalid_dictionary(app, session):
     with pytest.raises(gr.Error, match="Fix the dictionary"):
         app.whp.finetune.start(session, [["Pip", "Pip", ""]], 5.0, 2, 1e-3, False, 256, 32, 0.25)
