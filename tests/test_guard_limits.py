@@ -276,3 +276,31 @@ def test_check_payload_accepts_normal_values():
     guard.check_payload(gr.Slider(0, 2, label="Temperature"), 0.7)
     guard.check_payload(gr.Textbox(label="Prompt"), "Once upon a time")
     guard.check_payload(gr.Dataframe(label="T"), {"headers": ["a"], "data": [["x", 1]]})
+
+
+def test_wrap_supports_async_handlers_and_star_args():
+    import asyncio
+
+    boundary = guard.Boundary()
+
+    async def coro(x):
+        if x < 0:
+            raise IndexError("raw")
+        return x * 2
+
+    async def agen(x):
+        yield x
+        raise LimitError("stop here")
+
+    w = boundary.wrap(coro, "c")
+    assert asyncio.run(w(2, None)) == 4
+    with pytest.raises(gr.Error, match=r"Internal error \("):
+        asyncio.run(w(-1, None))
+
+    async def drain():
+        return [item async for item in boundary.wrap(agen, "g")(7, None)]
+
+    with pytest.raises(gr.Error, match="stop here"):
+        asyncio.run(drain())
+    star = boundary.wrap(lambda *rows: len(rows), "s")  # no request appended
+    assert star(1, 2, 3) == 3

@@ -98,12 +98,19 @@ class Boundary:
         return gr.Error(scrub(message, self.roots), title=title, print_exception=False)
 
     def wrap(self, fn: Callable, endpoint: str) -> Callable:
-        """`fn` inside the boundary, same kind (function or generator), same parameters plus a
-        trailing `gr.Request` that Gradio fills in and the wrapper takes off again."""
+        """`fn` inside the boundary, same kind (function, generator, async), same parameters
+        plus a trailing `gr.Request` that Gradio fills in and the wrapper takes off again (not
+        for handlers with *args or keyword-only parameters: those get no request)."""
         admit, to_error = self.admit, self.to_error
+        sig = inspect.signature(fn)
+        params = list(sig.parameters.values())
+        # a trailing request parameter is only possible after plain positional parameters
+        plain = all(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
 
         def before(args: tuple) -> tuple:
-            args, request = args[:-1], args[-1]
+            request = None
+            if plain:
+                args, request = args[:-1], args[-1]
             if admit is not None:
                 try:
                     admit(endpoint, args, request)
@@ -111,28 +118,43 @@ class Boundary:
                     raise to_error(exc, endpoint) from None
             return args
 
-        if inspect.isgeneratorfunction(fn):
-            def wrapper(*args):
+        if inspect.isasyncgenfunction(fn):
+            async def wrapper(*args, **kwargs):
                 args = before(args)
                 try:
-                    yield from fn(*args)
+                    async for item in fn(*args, **kwargs):
+                        yield item
+                except Exception as exc:  # noqa: BLE001 - the boundary
+                    raise to_error(exc, endpoint) from None
+        elif inspect.iscoroutinefunction(fn):
+            async def wrapper(*args, **kwargs):
+                args = before(args)
+                try:
+                    return await fn(*args, **kwargs)
+                except Exception as exc:  # noqa: BLE001 - the boundary
+                    raise to_error(exc, endpoint) from None
+        elif inspect.isgeneratorfunction(fn):
+            def wrapper(*args, **kwargs):
+                args = before(args)
+                try:
+                    yield from fn(*args, **kwargs)
                 except Exception as exc:  # noqa: BLE001 - the boundary
                     raise to_error(exc, endpoint) from None
         else:
-            def wrapper(*args):
+            def wrapper(*args, **kwargs):
                 args = before(args)
                 try:
-                    return fn(*args)
+                    return fn(*args, **kwargs)
                 except Exception as exc:  # noqa: BLE001 - the boundary
                     raise to_error(exc, endpoint) from None
 
         functools.update_wrapper(wrapper, fn)
-        sig = inspect.signature(fn)
-        params = list(sig.parameters.values())
-        request = inspect.Parameter("whp_request", inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                    default=None, annotation=gr.Request)
-        wrapper.__signature__ = sig.replace(parameters=[*params, request])
-        wrapper.__annotations__ = {**getattr(fn, "__annotations__", {}), "whp_request": gr.Request}
+        if plain:
+            request = inspect.Parameter("whp_request", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                        default=None, annotation=gr.Request)
+            wrapper.__signature__ = sig.replace(parameters=[*params, request])
+            wrapper.__annotations__ = {**getattr(fn, "__annotations__", {}),
+                                       "whp_request": gr.Request}
         wrapper._whp_guarded = True
         return wrapper
 
@@ -187,8 +209,6 @@ def install(demo: gr.Blocks, roots: Iterable[tuple[str, str]] = (),
     for block_fn in demo.fns.values():
         if block_fn.fn is None or getattr(block_fn.fn, "_whp_guarded", False):
             continue
-        if inspect.iscoroutinefunction(block_fn.fn) or inspect.isasyncgenfunction(block_fn.fn):
-            raise TypeError(f"guard: async handler {block_fn.name} is not supported")
         block_fn.fn = boundary.wrap(block_fn.fn, block_fn.api_name or block_fn.name or "fn")
     original = demo.preprocess_data
 
