@@ -275,6 +275,35 @@ def test_operator_inputs_are_checked_before_anything_is_written(app, operator):
                          api_name="/generate")
 
 
+def test_the_issues_hostile_calls_are_clear_messages(app, operator):
+    """The calls that returned raw internal errors before (issue 15's list)."""
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    files = app["files"]
+    empty = {"headers": [], "data": []}
+    calls = [("/preview_translation", (empty, "Pip flew.", 0), "Fix the dictionary"),
+             ("/import_dictionary", (handle_file(str(files["binary.csv"])),), "UTF-8"),
+             ("/import_dictionary", (handle_file(str(files["nested.json"])),), "nested too deeply"),
+             ("/check_upload", (handle_file(str(files["binary.jsonl"])),), None),
+             ("/select_row", (), "event data"),
+             ("/load_run", ("a" * 5000,), "too long"),
+             ("/generate", ("Mira", "completion", 4, 0.8, 0.95, 0, 1.0, 2**64, "auto", ""),
+              "Seed")]
+    for endpoint, args, message in calls:
+        try:
+            out = operator.predict(*args, api_name=endpoint)
+        except AppError as exc:
+            text = exc.message
+            assert not text.startswith("Internal error"), (endpoint, text)
+            assert "verbose error reporting" not in text and "/tmp/" not in text, text
+            if message:
+                assert message in text, (endpoint, text)
+        else:  # answered with a result: then it says what is wrong in the page
+            assert message is None, (endpoint, out)
+            assert "Invalid" in json.dumps(out, default=str), (endpoint, out)
+
+
 def test_zz_server_still_serves_and_fuzz_counts(app, operator):
     out = operator.predict("Mira walked", "completion", 4, 0.8, 0.95, 0, 1.0, 0, "auto", "",
                            api_name="/generate")

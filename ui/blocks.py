@@ -12,7 +12,7 @@ import gradio as gr
 from ui import guard
 from ui.config import ROOT, AppConfig
 from ui.limits import MAX_UPLOAD_MB
-from ui.operator import OperatorPanel
+from ui.operator_panel import OperatorPanel
 from ui.public import Policy
 from ui.state import AppContext
 from ui.store import ModelStore, start_models
