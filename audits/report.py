@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -14,7 +11,7 @@ from typing import Any
 
 import torch
 
-from audits.constants import DEFAULT_MEASURES, HEADLINE, JUDGES, MEASURES
+from audits.constants import DEFAULT_MEASURES, JUDGES, MEASURES
 from audits.errors import AuditError
 from audits.familiarity import CompletionConfig, completion_familiarity
 from audits.forget import forget_quality
@@ -25,6 +22,7 @@ from audits.probability import ProbabilityConfig, probability_familiarity
 from audits.probes import Suite
 from audits.trivia import TriviaConfig, trivia_accuracy
 from audits.verbatim import VerbatimConfig, verbatim_rouge
+from unlearn.runtime import package_versions, write_text
 
 Progress = Callable[[int, int, str], None]
 
@@ -102,16 +100,8 @@ class Report:
 
 def versions() -> dict[str, str]:
     """Versions of Python and the packages that affect the numbers."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for pkg in ("torch", "transformers", "tokenizers", "scipy", "rouge_score", "plotly",
-                "lm_eval", "httpx"):
-        try:
-            out[pkg] = version(pkg.replace("_", "-"))
-        except PackageNotFoundError:
-            out[pkg] = "absent"
-    return out
+    return package_versions(("torch", "transformers", "tokenizers", "scipy", "rouge_score",
+                             "plotly", "lm_eval", "httpx"), absent="absent")
 
 
 def _judge(config: AuditConfig, suite: Suite, side: str):
@@ -127,85 +117,90 @@ def _judge(config: AuditConfig, suite: Suite, side: str):
     return RuleJudge.from_world(suite.world, suite.anchors if side == "target" else None, side)
 
 
-def _plan(config: AuditConfig, suite: Suite) -> tuple[list[str], list[str]]:
-    """(measure steps to run per model, skipped notes)."""
+@dataclass(frozen=True)
+class Step:
+    """One measure step of a report: what it needs from the suite, how it runs, what it scores."""
+
+    name: str  # step name in the report ("probability", "neighbour_trivia", ...)
+    measure: str  # the `AuditConfig.measures` entry that turns it on
+    suite_field: str | None  # the Suite attribute holding its data (None: not from the suite)
+    file: str  # where that data comes from, for the skip note
+    run: Callable[..., Any]  # (model, tokenizer, suite, config, judges) -> result
+    headline: tuple[tuple[str, str], ...] = ()  # (score key, attribute of the result)
+    judge: str | None = None  # "target" / "neighbour": the completion judge it uses
+
+
+STEPS: tuple[Step, ...] = (
+    Step("completion", "completion", "target_completion", "target_completion.jsonl",
+         lambda m, t, s, c, j: completion_familiarity(m, t, s.target_completion, j["target"],
+                                                      c.completion),
+         (("completion_familiarity", "score"),), judge="target"),
+    Step("probability", "probability", "target_probability", "target_probability.jsonl",
+         lambda m, t, s, c, j: probability_familiarity(m, t, s.target_probability,
+                                                       c.probability),
+         (("probability_familiarity", "familiarity"), ("probability_top1", "top1"))),
+    Step("trivia", "trivia", "target_trivia", "target_trivia.jsonl",
+         lambda m, t, s, c, j: trivia_accuracy(m, t, s.target_trivia, c.trivia),
+         (("trivia_accuracy", "accuracy"),)),
+    Step("verbatim", "verbatim", "verbatim", "verbatim.jsonl",
+         lambda m, t, s, c, j: verbatim_rouge(m, t, s.verbatim, c.verbatim),
+         (("verbatim_rougeL", "rougeL"),)),
+    Step("general_mc", "general", "general_mc", "general_mc.jsonl",
+         lambda m, t, s, c, j: general_mc(m, t, s.general_mc, c.general),
+         (("general_accuracy", "accuracy"),)),
+    Step("perplexity", "general", "heldout_text", "general_heldout.txt",
+         lambda m, t, s, c, j: perplexity(m, t, s.heldout_text or "", c.general),
+         (("general_perplexity", "perplexity"),)),
+    Step("neighbour_probability", "neighbour", "neighbour_probability",
+         "neighbour_probability.jsonl",
+         lambda m, t, s, c, j: probability_familiarity(m, t, s.neighbour_probability,
+                                                       c.probability),
+         (("neighbour_probability_familiarity", "familiarity"),)),
+    Step("neighbour_trivia", "neighbour", "neighbour_trivia", "neighbour_trivia.jsonl",
+         lambda m, t, s, c, j: trivia_accuracy(m, t, s.neighbour_trivia, c.trivia),
+         (("neighbour_trivia_accuracy", "accuracy"),)),
+    Step("neighbour_completion", "neighbour", "neighbour_completion",
+         "neighbour_completion.jsonl",
+         lambda m, t, s, c, j: completion_familiarity(m, t, s.neighbour_completion,
+                                                      j["neighbour"], c.completion),
+         (("neighbour_completion_familiarity", "score"),), judge="neighbour"),
+    Step("lm_eval", "lm_eval", None, "--lm-eval tasks", lambda m, t, s, c, j: _lm_eval(m, t, c)),
+)
+HEADLINE = tuple(key for step in STEPS for key, _ in step.headline)
+
+
+def _lm_eval(model, tok, config: AuditConfig):
+    from audits.lm_eval_tasks import run_lm_eval
+
+    return run_lm_eval(model, tok, config.lm_eval_tasks, limit=config.lm_eval_limit,
+                       batch_size=config.lm_eval_batch_size,
+                       include_path=config.lm_eval_include, seed=config.seed)
+
+
+def _skip_reason(step: Step, config: AuditConfig, suite: Suite) -> str | None:
+    """Why `step` cannot run on this suite/config (None: it can)."""
+    if step.suite_field is None:
+        return None if config.lm_eval_tasks else "no tasks given"
+    if not getattr(suite, step.suite_field):
+        return f"{step.file} absent from the suite"
+    if step.judge is not None and config.judge == "rule" and not (
+            suite.world and (suite.world.get(step.judge) or {}).get("unique_terms")):
+        return "the rule judge needs world.json with unique_terms"
+    return None
+
+
+def _plan(config: AuditConfig, suite: Suite) -> tuple[list[Step], list[str]]:
+    """(steps to run per model, skipped notes)."""
     steps, skipped = [], []
-    m = set(config.measures)
-    want = [
-        ("completion", "completion", suite.target_completion, "target_completion.jsonl"),
-        ("probability", "probability", suite.target_probability, "target_probability.jsonl"),
-        ("trivia", "trivia", suite.target_trivia, "target_trivia.jsonl"),
-        ("verbatim", "verbatim", suite.verbatim, "verbatim.jsonl"),
-        ("general", "general_mc", suite.general_mc, "general_mc.jsonl"),
-        ("general", "perplexity", suite.heldout_text, "general_heldout.txt"),
-        ("neighbour", "neighbour_completion", suite.neighbour_completion,
-         "neighbour_completion.jsonl"),
-        ("neighbour", "neighbour_probability", suite.neighbour_probability,
-         "neighbour_probability.jsonl"),
-        ("neighbour", "neighbour_trivia", suite.neighbour_trivia, "neighbour_trivia.jsonl"),
-    ]
-    for measure, step, data, fname in want:
-        if measure not in m:
+    for step in STEPS:
+        if step.measure not in config.measures:
             continue
-        if not data:
-            skipped.append(f"{step}: {fname} absent from the suite")
-        elif step.endswith("completion") and config.judge == "rule" and not (
-                suite.world and (suite.world.get(
-                    "neighbour" if step.startswith("neighbour") else "target") or {}).get(
-                    "unique_terms")):
-            skipped.append(f"{step}: the rule judge needs world.json with unique_terms")
-        else:
+        reason = _skip_reason(step, config, suite)
+        if reason is None:
             steps.append(step)
-    if "lm_eval" in m:
-        if config.lm_eval_tasks:
-            steps.append("lm_eval")
         else:
-            skipped.append("lm_eval: no tasks given")
+            skipped.append(f"{step.name if step.suite_field else step.measure}: {reason}")
     return steps, skipped
-
-
-def _run_step(step: str, model, tok, suite: Suite, config: AuditConfig, judges: dict):
-    if step == "completion":
-        return completion_familiarity(model, tok, suite.target_completion, judges["target"],
-                                      config.completion)
-    if step == "neighbour_completion":
-        return completion_familiarity(model, tok, suite.neighbour_completion,
-                                      judges["neighbour"], config.completion)
-    if step == "probability":
-        return probability_familiarity(model, tok, suite.target_probability, config.probability)
-    if step == "neighbour_probability":
-        return probability_familiarity(model, tok, suite.neighbour_probability,
-                                       config.probability)
-    if step == "trivia":
-        return trivia_accuracy(model, tok, suite.target_trivia, config.trivia)
-    if step == "neighbour_trivia":
-        return trivia_accuracy(model, tok, suite.neighbour_trivia, config.trivia)
-    if step == "verbatim":
-        return verbatim_rouge(model, tok, suite.verbatim, config.verbatim)
-    if step == "general_mc":
-        return general_mc(model, tok, suite.general_mc, config.general)
-    if step == "perplexity":
-        return perplexity(model, tok, suite.heldout_text or "", config.general)
-    if step == "lm_eval":
-        from audits.lm_eval_tasks import run_lm_eval
-
-        return run_lm_eval(model, tok, config.lm_eval_tasks, limit=config.lm_eval_limit,
-                           batch_size=config.lm_eval_batch_size,
-                           include_path=config.lm_eval_include, seed=config.seed)
-    raise AssertionError(step)
-
-
-_SCORE_OF = {  # step -> [(headline key, attribute of the result)]
-    "completion": [("completion_familiarity", "score")],
-    "probability": [("probability_familiarity", "familiarity"), ("probability_top1", "top1")],
-    "trivia": [("trivia_accuracy", "accuracy")],
-    "verbatim": [("verbatim_rougeL", "rougeL")],
-    "general_mc": [("general_accuracy", "accuracy")],
-    "perplexity": [("general_perplexity", "perplexity")],
-    "neighbour_completion": [("neighbour_completion_familiarity", "score")],
-    "neighbour_probability": [("neighbour_probability_familiarity", "familiarity")],
-    "neighbour_trivia": [("neighbour_trivia_accuracy", "accuracy")],
-}
 
 
 def run_suite(models: Mapping[str, tuple[Any, Any]], suite: Suite,
@@ -223,11 +218,7 @@ def run_suite(models: Mapping[str, tuple[Any, Any]], suite: Suite,
     t0 = time.time()
     suite = suite.limited(config.limit)
     steps, skipped = _plan(config, suite)
-    judges = {}
-    if "completion" in steps:
-        judges["target"] = _judge(config, suite, "target")
-    if "neighbour_completion" in steps:
-        judges["neighbour"] = _judge(config, suite, "neighbour")
+    judges = {step.judge: _judge(config, suite, step.judge) for step in steps if step.judge}
     names = list(models)
     total, done = len(steps) * len(names), 0
     reports: dict[str, ModelReport] = {}
@@ -239,14 +230,14 @@ def run_suite(models: Mapping[str, tuple[Any, Any]], suite: Suite,
         raw[name] = {}
         for step in steps:
             torch.manual_seed(config.seed)
-            res = _run_step(step, model, tok, suite, config, judges)
-            raw[name][step] = res
-            results[step] = res.to_dict()
-            for key, attr in _SCORE_OF.get(step, []):
+            res = step.run(model, tok, suite, config, judges)
+            raw[name][step.name] = res
+            results[step.name] = res.to_dict()
+            for key, attr in step.headline:
                 scores[key] = float(getattr(res, attr))
             done += 1
             if on_progress is not None:
-                on_progress(done, total, f"{name}: {step}")
+                on_progress(done, total, f"{name}: {step.name}")
         reports[name] = ModelReport(scores, results)
     base = baseline_name(names)
     deltas = score_deltas({n: r.scores for n, r in reports.items()}, base)
@@ -255,7 +246,7 @@ def run_suite(models: Mapping[str, tuple[Any, Any]], suite: Suite,
     if "forget" in config.measures:
         if ref is None:
             skipped.append(f"forget: no model named {config.reference!r}")
-        elif "probability" not in steps:
+        elif "probability" not in raw[names[0]]:
             skipped.append("forget: needs the probability measure and target_probability.jsonl")
         else:
             for name in names:
@@ -266,7 +257,7 @@ def run_suite(models: Mapping[str, tuple[Any, Any]], suite: Suite,
                 reports[name].scores["forget_quality"] = q.pvalue
                 reports[name].scores["forget_ks_statistic"] = q.statistic
     topk = []
-    if "probability" in steps:
+    if "probability" in raw[names[0]]:
         for i, probe in enumerate(suite.target_probability[:config.plot_prompts]):
             topk.append({"prompt": probe.prompt, "answer": probe.answer, "models": {
                 n: [list(t) for t in raw[n]["probability"].items[i].topk] for n in names},
@@ -285,18 +276,6 @@ def _config_dict(config: AuditConfig) -> dict:
     return d
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; reports are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
 
 def write_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
     """Write `report.json` and a self-contained `report.html` atomically; return their paths."""
@@ -310,6 +289,6 @@ def write_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
     except (TypeError, ValueError) as exc:
         raise AuditError(f"report is not serialisable: {exc}") from exc
     paths = {"json": out / "report.json", "html": out / "report.html"}
-    _atomic_write(paths["json"], text)
-    _atomic_write(paths["html"], render_html(data))
+    write_text(paths["json"], text)
+    write_text(paths["html"], render_html(data))
     return paths

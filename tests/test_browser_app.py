@@ -1,20 +1,31 @@
 """The real UI in headless Chromium: every tab opened, one action run in each, screenshots saved.
 
 Uses the demo models when they are built (readable screenshots), else the tiny test model.
-Screenshots go to docs/screenshots/ (the README shows them).
+Screenshots go to a temporary folder, or to `$WHP_SCREENSHOTS_DIR` when set: the README's pictures
+in docs/screenshots/ are regenerated on purpose by `python scripts/readme_screenshots.py`, never
+as a side effect of running the tests.
 """
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 from conftest import CHROMIUM, require_chromium
 
-from ui.testing import ROOT, shared_app
+from ui.testing import shared_app
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--no-first-run"]
-SHOTS = ROOT / "docs" / "screenshots"
+SHOTS = Path(os.environ.get("WHP_SCREENSHOTS_DIR") or "")
+if not os.environ.get("WHP_SCREENSHOTS_DIR"):
+    SHOTS = Path(tempfile.mkdtemp(prefix="whp-screenshots-"))
+    atexit.register(shutil.rmtree, SHOTS, True)
 ACTION_MS = 120_000  # generous, bounded wait for one action on a loaded 2-core machine
 
 @pytest.fixture(scope="module")

@@ -179,3 +179,44 @@ def test_finetune_under_accelerate_two_processes(tiny_model_dir, target, anchors
     from unlearn.models import load_model
 
     load_model(str(out / "final"))
+
+
+FLAGS_BEFORE_CONSOLIDATION = {  # every flag of eec04bc's CLI: each must keep parsing
+    "whp": (
+        "--alpha --anchors --baseline --batch-size --block-size --device --eval-every "
+        "--eval-probes --eval-text --eval-text-tokens --force --grad-accum "
+        "--label-batch-size --label-space --lora --lora-alpha --lora-r --lr "
+        "--max-target-tokens --out --quantization --reinforce-epochs --reinforce-lr "
+        "--save-every --seed --steps --target --text-format --warmup-steps "),
+    "reinforce": (
+        "--baseline --batch-size --block-size --device --epochs --lr "
+        "--max-target-tokens --out --seed --target --text-format "),
+    "labels": (
+        "--alpha --anchors --baseline --batch-size --block-size --device "
+        "--label-space --max-target-tokens --out --reinforced --seed --target "
+        "--text-format "),
+    "finetune": (
+        "--alpha --baseline --batch-size --block-size --device --eval-every "
+        "--eval-probes --eval-text --eval-text-tokens --force --grad-accum --labels "
+        "--lora --lora-alpha --lora-r --lr --max-target-tokens --out --quantization "
+        "--save-every --seed --steps --warmup-steps "),
+    "baseline": (
+        "--baseline --batch-size --block-size --device --eval-every --eval-probes "
+        "--eval-text --eval-text-tokens --force --grad-accum --lora --lora-alpha "
+        "--lora-r --lr --max-target-tokens --method --npo-beta --out --quantization "
+        "--retain --retain-weight --save-every --seed --steps --target --text-format "
+        "--warmup-steps "),
+    "suggest": (
+        "--baseline --device --general --out --reinforced --target --top-k "),
+}
+
+
+@pytest.mark.parametrize("command", sorted(FLAGS_BEFORE_CONSOLIDATION))
+def test_every_earlier_flag_still_exists_and_help_works(command, capsys):
+    from unlearn.cli import build_parser
+
+    _, subs = build_parser()
+    have = {o for a in subs[command]._actions for o in a.option_strings}
+    assert set(FLAGS_BEFORE_CONSOLIDATION[command].split()) <= have
+    assert main([command, "--help"]) == 0
+    assert "usage:" in capsys.readouterr().out

@@ -84,10 +84,11 @@ def format_prompt(tokenizer, prompt: str, settings: GenerationSettings) -> tuple
     return f"{head}User: {prompt.strip()}\nAssistant:", True
 
 
-def encode_prompt(tokenizer, prompt: str, settings: GenerationSettings, device,
+def prompt_inputs(tokenizer, prompt: str, settings: GenerationSettings, device,
                   formatted: tuple[str, bool] | None = None) -> dict:
-    """Tokenized prompt (batch of one) on `device`; `formatted` = a `format_prompt` result made
-    with another tokenizer (both panes get the first model's prompt format)."""
+    """Model inputs for one formatted prompt (batch of one) on `device`; `formatted` = a
+    `format_prompt` result made with another tokenizer (both panes get the first model's prompt
+    format). Token ids of a plain prompt: `audits.scoring.encode_prompt`."""
     text, special = formatted or format_prompt(tokenizer, prompt, settings)
     enc = tokenizer(text, return_tensors="pt", add_special_tokens=special)
     return {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
@@ -179,7 +180,7 @@ def _run_generate(model, tokenizer, formatted, settings, cancel, pane, out, stat
     # two generate calls do not oversubscribe the cores
     torch.set_num_threads(threads)
     try:
-        inputs = encode_prompt(tokenizer, "", settings, model.device, formatted)
+        inputs = prompt_inputs(tokenizer, "", settings, model.device, formatted)
         cache = prefill(model, inputs["input_ids"], cancel)
         extra = {} if cache is None else {"past_key_values": cache}
         streamer = _PaneStreamer(tokenizer, pane, out, stats, t0)

@@ -24,9 +24,9 @@ from ui.state import AppContext, Session
 from ui.tab_anchors import dictionary_from_rows
 from unlearn.anchors import AnchorError, save_anchors
 from unlearn.models import ModelLoadError
+from unlearn.run_dir import list_runs
 
 STAGE_HEADERS = ["stage", "status", "progress", "seconds"]
-BATCH_SIZE = 8  # blocks per finetune step
 
 
 def plan_run(ctx: AppContext, baseline: str, lora: bool, block_size: int) -> FinetunePlan:
@@ -40,7 +40,8 @@ def plan_run(ctx: AppContext, baseline: str, lora: bool, block_size: int) -> Fin
     if cfg.device.startswith("cuda"):
         mc = model.config
         dtype = cfg.dtype if cfg.dtype in BYTES else "float16"
-        estimate = stage_memory_gb(n_params, dtype, plan, BATCH_SIZE, block_size,
+        batch = load_preset()["finetune"]["batch_size"]
+        estimate = stage_memory_gb(n_params, dtype, plan, batch, block_size,
                                    mc.hidden_size, mc.num_hidden_layers, mc.vocab_size)
         total = gpu_memory_gb()
         free = None if total is None else total - ctx.store.footprint_gb()
@@ -50,41 +51,34 @@ def plan_run(ctx: AppContext, baseline: str, lora: bool, block_size: int) -> Fin
     return plan
 
 
-def list_runs(runs_dir: Path) -> list[dict]:
-    """Run directories (newest first) with their run.json summary."""
-    if not runs_dir.is_dir():
-        return []
-    out = []
-    for run_json in runs_dir.glob("*/run.json"):
-        try:
-            data = json.loads(run_json.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
-        final = run_json.parent / "final"
-        out.append({"run": str(run_json.parent), "kind": data.get("kind", "?"),
-                    "status": data.get("status", "?"),
-                    "final": (final / "config.json").is_file(),
-                    "created": data.get("created", ""), "mtime": run_json.stat().st_mtime})
-    return sorted(out, key=lambda r: -r["mtime"])
-
-
 def runs_table(runs: list[dict]) -> list[list]:
     return [[Path(r["run"]).name, r["kind"], r["status"], "yes" if r["final"] else "no",
              r["created"]] for r in runs]
 
 
+PRESET = Path(__file__).with_name("finetune_preset.json")
+
+
+def load_preset(path: Path = PRESET) -> dict:
+    """The tab's fixed run settings (`ui/finetune_preset.json`)."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def whp_config(ctx: AppContext, baseline: str, anchors_file: Path, run_dir: Path, alpha: float,
                steps: int, lr: float, plan: FinetunePlan, max_tokens: int, block_size: int,
                reinforce_epochs: float):
-    """A short WHP run on the demo target text (the knobs the tab exposes, defaults otherwise).
+    """A short WHP run on the demo target text: the knobs the tab exposes, the rest from
+    `ui/finetune_preset.json`, library defaults otherwise.
 
     The training stack (Trainer, peft) is imported here, not at start-up: it takes seconds.
     """
     from unlearn.evaluate import EvalConfig
     from unlearn.finetune import FinetuneConfig
+    from unlearn.label_runner import LabelConfig
     from unlearn.pipeline import WHPConfig
     from unlearn.reinforce import ReinforceConfig
 
+    preset = load_preset()
     demo = ctx.demo_dir
     cfg = ctx.config
     dtype = cfg.dtype if cfg.dtype in ("float32", "bfloat16", "float16") else "float32"
@@ -92,16 +86,15 @@ def whp_config(ctx: AppContext, baseline: str, anchors_file: Path, run_dir: Path
     heldout = demo / "general_heldout.txt"
     eval_cfg = EvalConfig(probes=str(probes) if probes.is_file() else None,
                           text=str(heldout) if heldout.is_file() else None,
-                          every=max(1, steps // 5), max_text_tokens=1024, block_size=128)
+                          every=max(1, steps // preset["evaluations_per_run"]), **preset["eval"])
     return WHPConfig(
         baseline=baseline, target=str(demo / "target.txt"), anchors=str(anchors_file),
-        out=str(run_dir), alphas=(float(alpha),), block_size=int(block_size),
-        max_target_tokens=int(max_tokens), device=cfg.device, seed=0,
-        reinforce=ReinforceConfig(epochs=float(reinforce_epochs), lr=5e-4, batch_size=8,
-                                  dtype=dtype),
-        finetune=FinetuneConfig(steps=int(steps), lr=float(lr), lora=plan.lora,
-                                batch_size=BATCH_SIZE, save_every=0, lora_r=8, lora_alpha=16,
-                                dtype=dtype, quantization=plan.quantization),
+        out=str(run_dir), labels=LabelConfig(alphas=(float(alpha),)), block_size=int(block_size),
+        max_target_tokens=int(max_tokens), device=cfg.device, seed=preset["seed"],
+        reinforce=ReinforceConfig(epochs=float(reinforce_epochs), dtype=dtype,
+                                  **preset["reinforce"]),
+        finetune=FinetuneConfig(steps=int(steps), lr=float(lr), lora=plan.lora, dtype=dtype,
+                                quantization=plan.quantization, **preset["finetune"]),
         eval=eval_cfg)
 
 
@@ -209,9 +202,11 @@ class FinetuneTab:
             raise gr.Error(str(exc)) from exc
 
         def work(job) -> str | None:
+            from audits.checkpoint import checkpoint_evaluator
             from unlearn.pipeline import run_whp
 
-            result = run_whp(config, job.on_progress, job.should_stop)
+            result = run_whp(config, job.on_progress, job.should_stop,
+                             evaluator=checkpoint_evaluator)
             final = Path(config.out) / "final"
             if result.get("status") != "completed":
                 return None

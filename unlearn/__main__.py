@@ -1,4 +1,9 @@
-"""`python -m unlearn COMMAND ...`: dispatch to the sub-command modules."""
+"""`python -m unlearn COMMAND ...`: dispatch to the sub-command modules.
+
+This file is the program, not the library: it is the one place under `unlearn/` that may wire the
+audits in (the checkpoint evaluator behind `--eval-probes` / `--eval-text`). Library modules
+never import `audits` (tests/test_boundaries.py).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "whp": ("unlearn.cli", "run the whole WHP pipeline (reinforce -> labels -> finetune)"),
     "reinforce": ("unlearn.cli", "train the reinforced model on the target text"),
     "labels": ("unlearn.cli", "compute generic labels for the target text"),
-    "finetune": ("unlearn.cli", "finetune on generic labels (or a baseline loss)"),
-    "baseline": ("unlearn.cli", "run a comparison method: ga, graddiff, npo"),
+    "finetune": ("unlearn.cli", "finetune on generic labels"),
+    "comparison": ("unlearn.cli", "run a comparison method: ga, graddiff, npo"),
+    "baseline": ("unlearn.cli", "the same as comparison (older name)"),
     "suggest": ("unlearn.cli", "suggest anchored-term candidates for review"),
 }
 
@@ -34,7 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module = importlib.import_module(COMMANDS[command][0])
     if module.__name__ == "unlearn.cli":
-        return int(module.main([command, *rest]) or 0)
+        evaluator = None
+        if any(a.startswith("--eval-") for a in rest):
+            from audits.checkpoint import checkpoint_evaluator as evaluator
+        return int(module.main([command, *rest], evaluator) or 0)
     return int(module.main(rest) or 0)
 
 

@@ -115,8 +115,8 @@ CHECKS = {
     "target": lambda p: check_text_file(p, "--target"),
     "general": lambda p: check_text_file(p, "--general"),
     "retain": lambda p: check_text_file(p, "--retain"),
-    "eval_probes": check_eval_probes,
-    "eval_text": lambda p: check_text_file(p, "--eval-text"),
+    "eval.probes": check_eval_probes,  # the CLI's dataclass-generated destinations
+    "eval.text": lambda p: check_text_file(p, "--eval-text"),
 }
 
 
