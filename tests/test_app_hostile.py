@@ -249,8 +249,7 @@ def test_visitors_cannot_finetune_or_load_runs(app):
     visitor = client_for(app)
     rows = {"headers": ["key", "translations", "issues"], "data": [["Pip", "Max", ""]]}
     calls = {"/start_finetune": (rows, 5, 2, 1e-3, False, 256, 32, 0.25),
-             "/load_run": ("whp-anything",), "/build_report": (["probability"], 2, False),
-             "/steps_plot": ("x",)}
+             "/load_run": ("whp-anything",), "/build_report": (["probability"], 2, False)}
     for endpoint, args in calls.items():
         with pytest.raises(AppError, match="operator login"):
             visitor.predict(*args, api_name=endpoint)

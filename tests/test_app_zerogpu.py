@@ -125,6 +125,18 @@ def test_side_by_side_in_chat_mode_with_the_llama2_template(app, session, zerogp
     assert any("Harry" in e[0] for e in tab_examples(app))
 
 
+def test_sample_k_and_hp_presets_through_plain_data(app, session, zerogpu):
+    tab = app.whp.side_by_side
+    assert any(label.startswith("question/answer: ") and "Harry Potter" in label
+               for label in tab.presets)  # attack presets from the Harry Potter suite
+    prompt = tab.pick_attack(next(iter(tab.presets)))
+    out = tab.sample_k(session, prompt, "completion", 4, 0.9, 0.95, 0, 1.0, 3, "llama2", "", 2,
+                       "", progress=None)
+    assert [r[1] for r in out[tab.samples].value["data"]] == [3, 4, 3, 4]
+    assert "Leak rate" in out[tab.rates]
+    assert "ui.gpu_tasks.sample_pair" in zerogpu
+
+
 def tab_examples(app):
     return [b for b in app.blocks.values() if isinstance(b, gr.Dataset)][0].samples
 
@@ -181,7 +193,7 @@ def test_finetune_is_refused_without_a_target_text(app, session):
 def test_report_on_the_hp_suite(app, session, zerogpu):
     tab = app.whp.report
     out = tab.run(session, ["probability", "trivia", "general", "verbatim"], 3, False)
-    names = [r[0] for r in out[tab.table].value["data"]]
+    names = [r[-1] for r in out[tab.table].value["data"]]
     assert "probability_familiarity" in names and "trivia_accuracy" in names
     assert "verbatim" in out[tab.message]  # skipped: the suite has no book text
     assert "ui.gpu_tasks.audit_report" in zerogpu
@@ -199,7 +211,7 @@ def test_gpu_memory_is_read_inside_the_gpu_context(zerogpu, monkeypatch):
 
 def test_every_entry_point_went_through_the_stand_in(zerogpu):
     ours = {n for n in gpu_mod.ENTRY_POINTS if n.startswith("ui.")}
-    assert ours == {"ui.gpu.cuda_memory_gb", "ui.gpu_tasks.stream_pair",
+    assert ours == {"ui.gpu.cuda_memory_gb", "ui.gpu_tasks.stream_pair", "ui.gpu_tasks.sample_pair",
                     "ui.gpu_tasks.completion_probes", "ui.gpu_tasks.token_distributions",
                     "ui.gpu_tasks.audit_report"}
     assert ours <= set(zerogpu)

@@ -103,6 +103,9 @@ def test_side_by_side_generate_and_stop(page):
     shot(page, "side_by_side")
     page.locator("#sbs-settings").get_by_text("Sampling settings").click()
     set_number(page, "sbs-max-new", 480)  # prompt + new tokens fit 512
+    # sampling is seeded now (seed 0): at 0.8 the demo models end at EOS within a second;
+    # at temperature 2 the original writes a few hundred tokens, long enough to be stopped
+    set_number(page, "sbs-temperature", 2)
     page.locator("#sbs-generate").click()
     wait_text(page, "#sbs-status", "Generating")  # the new run started (panes were cleared)
     page.wait_for_function(
@@ -165,4 +168,5 @@ def test_report_builds(page):
     wait_text(page, "#report-message", "Report on")
     page.locator("#report-plot .js-plotly-plot").wait_for()
     assert page.locator("#report-table").get_by_text("probability_familiarity").count() >= 1
+    assert page.locator("#report-table").get_by_text("lower = forgot more").count() >= 1
     shot(page, "report", top="#report-run")

@@ -10,7 +10,7 @@ from test_browser_app import ARGS, ERROR_TOAST, open_tab
 from ui.testing import free_port, launch_app, stop_app, write_tiny_demo
 
 PASSWORD = "op-secret-2"
-GATED = ["#ft-start", "#ft-load", "#report-run", "#tokens-steps"]
+GATED = ["#ft-start", "#ft-load", "#report-run"]
 TIMEOUT = 120_000
 
 
@@ -59,8 +59,6 @@ def test_visitor_is_not_offered_finetune_reports_or_run_loading(browser, url):
     assert page.get_by_role("button", name="Load selected into right-hand side").count() == 0
     open_tab(page, "Report")
     assert hidden(page, "#report-run")
-    open_tab(page, "Token probabilities")
-    assert hidden(page, "#tokens-steps")
     # a wrong password is a readable message and unlocks nothing
     page.locator("#operator").get_by_text("Operator").first.click()
     page.locator("#operator-password input").fill("guess")

@@ -135,9 +135,11 @@ def test_cli_end_to_end_on_demo_assets(tmp_path):
          "--reinforce-epochs", "1", "--max-target-tokens", "2000",
          "--eval-probes", str(DEMO / "probes" / "target_probability.jsonl"),
          "--eval-text", str(DEMO / "general_heldout.txt"), "--eval-text-tokens", "1024",
-         "--eval-every", "2"],
+         "--eval-every", "2", "--evaluator", "audits.checkpoint:checkpoint_evaluator"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    evals = [json.loads(line) for line in (out / "evals.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in evals] == [0, 2] and "probability_familiarity" in evals[0]
     from unlearn.models import load_model
 
     load_model(str(out / "final"))
@@ -179,6 +181,25 @@ def test_finetune_under_accelerate_two_processes(tiny_model_dir, target, anchors
     from unlearn.models import load_model
 
     load_model(str(out / "final"))
+
+
+@pytest.mark.parametrize("evaluator, message", [
+    (None, "need --evaluator"),
+    ("audits.checkpoint:no_such_function", "has no callable"),
+    ("no_such_module:f", "cannot be imported"),
+])
+def test_checkpoint_evaluation_without_a_valid_evaluator_fails_before_any_stage(
+        tmp_path, capsys, evaluator, message):
+    from unlearn.cli import main
+
+    out = tmp_path / "run"
+    argv = ["whp", "--baseline", str(demo_model_dir("baseline")), "--target",
+            str(DEMO / "target.txt"), "--anchors", str(DEMO / "anchors.json"), "--out", str(out),
+            "--eval-probes", str(DEMO / "probes" / "target_probability.jsonl")]
+    argv += ["--evaluator", evaluator] if evaluator else []
+    code = main(argv)
+    assert code == 2 and message in capsys.readouterr().err
+    assert not (out / "reinforced").exists()
 
 
 FLAGS_BEFORE_CONSOLIDATION = {  # every flag of eec04bc's CLI: each must keep parsing

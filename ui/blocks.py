@@ -73,6 +73,9 @@ def build_ui(config: AppConfig, ctx: AppContext | None = None) -> gr.Blocks:
             with gr.Tab(TAB_NAMES[5], id="report"):
                 tabs.report = ReportTab(ctx, state)
             # Later issues add "Adversarial audits" and "In-context unlearning" tabs here.
+        # a share link (URL query parameters) restores Side by side's prompt and settings
+        demo.load(tabs.side_by_side.restore_from_url, None, tabs.side_by_side.share_inputs(),
+                  api_visibility="private", show_progress="hidden")
         operator.wire(demo, tabs)
     tabs.operator = operator
     # one error boundary and input check for every handler (ui/guard.py)

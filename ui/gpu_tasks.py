@@ -32,7 +32,7 @@ from ui.limits import (
 )
 from ui.progress import progress_callback
 from ui.store import Loaded, ModelStore
-from ui.streaming import GenerationSettings, StreamStats, stream_side_by_side
+from ui.streaming import GenerationSettings, StreamStats, sample_k, stream_side_by_side
 
 # store key -> the server's model store (weak: a store goes when its app context goes)
 STORES: weakref.WeakValueDictionary[str, ModelStore] = weakref.WeakValueDictionary()
@@ -76,6 +76,32 @@ def stream_pair(store_key: str, names: list[str], prompt: str, settings: Generat
         stream.close()  # closed early: sets the cancel flag, both generate calls stop
         with _CANCELS_LOCK:
             _CANCELS.pop(run_id, None)
+
+
+@gpu(duration=180)
+def sample_pair(store_key: str, names: list[str], prompt: str, settings: GenerationSettings,
+                k: int, run_id: str = "") -> Iterator[tuple]:
+    """`k` samples of every model with seeds `settings.seed` .. `settings.seed + k - 1` (both
+    models at once per seed, as Generate does, so sample i is what Generate gives with seed
+    s+i). Progress events, then `("result", {"seeds": [...], "texts": [[per sample] per model],
+    "stopped": bool})`. `cancel_stream(run_id)` stops after the running sample."""
+    cancel = threading.Event()
+    if run_id:
+        with _CANCELS_LOCK:
+            _CANCELS[run_id] = cancel
+
+    def work(on_progress):
+        models = _models(store_key, {str(i): n for i, n in enumerate(names)})
+        seeds, texts = sample_k([(m.model, m.tokenizer) for m in models.values()], prompt,
+                                settings, int(k), cancel, on_progress)
+        return {"seeds": seeds, "texts": texts, "stopped": cancel.is_set()}
+
+    try:
+        yield from _with_progress(work)
+    finally:
+        if run_id:
+            with _CANCELS_LOCK:
+                _CANCELS.pop(run_id, None)
 
 
 def cancel_stream(run_id: str | None) -> bool:

@@ -12,8 +12,7 @@ from ui.state import Session
 GATED_CONTROLS = (("finetune", "start_btn"), ("finetune", "cancel_btn"),
                   ("finetune", "load_btn"), ("finetune", "run_pick"),
                   ("finetune", "load_pick_btn"), ("finetune", "refresh_btn"),
-                  ("report", "run_btn"), ("tokens", "run"), ("tokens", "refresh_btn"),
-                  ("tokens", "steps_btn"))
+                  ("report", "run_btn"))
 NOTICE = ("**Public server.** Finetune runs, full reports and loading other runs are off for "
           "visitors; an operator can log in to use them.")
 

@@ -27,7 +27,7 @@ PASSWORD_ENV = "WHP_OPERATOR_PASSWORD"
 OPERATORS_ENV = "WHP_OPERATORS"  # comma-separated Hugging Face user names (OAuth on Spaces)
 # endpoints a visitor may not call in public mode without an operator login
 GATED = frozenset({"start_finetune", "cancel_finetune", "load_run", "load_final",
-                   "build_report", "steps_plot", "refresh_1"})
+                   "build_report", "refresh_1"})
 # endpoints that run a model (or check a password): counted by the per-user rate limit
 LIMITED = frozenset({"generate", "run_probes", "token_probabilities", "build_report",
                      "suggest_anchors", "preview_translation", "start_finetune",

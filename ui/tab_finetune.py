@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import gradio as gr
-import pandas as pd
+import plotly.graph_objects as go
 
 from ui.config import gpu_memory_gb
 from ui.finetune_gate import (
@@ -49,6 +49,26 @@ def plan_run(ctx: AppContext, baseline: str, lora: bool, block_size: int) -> Fin
     if reason:
         raise gr.Error(reason)
     return plan
+
+
+def loss_figure(losses: list[dict]) -> go.Figure | None:
+    """Loss over steps, one line per stage, numeric (linear) axes; None before the first loss."""
+    if not losses:
+        return None
+    fig = go.Figure()
+    for stage in dict.fromkeys(r["stage"] for r in losses):
+        points = sorted((int(r["step"]), float(r["loss"])) for r in losses if r["stage"] == stage)
+        fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points],
+                                 mode="lines+markers", name=stage))
+    fig.update_layout(height=280, margin=dict(l=50, r=10, t=30, b=40),
+                      xaxis=dict(title="step", type="linear"),
+                      yaxis=dict(title="loss", type="linear"), legend_title_text="stage")
+    return fig
+
+
+def run_choices(paths: list[str]) -> list[tuple[str, str]]:
+    """Dropdown choices: a run's folder name shown, its path as the value."""
+    return [(Path(p).name, p) for p in paths]
 
 
 def runs_table(runs: list[dict]) -> list[list]:
@@ -118,7 +138,7 @@ class FinetuneTab:
         with gr.Row():
             self.alpha = gr.Slider(0.5, 20, value=5, step=0.5, label="Alpha (Eq. 1)")
             self.steps = gr.Slider(1, ctx.config.finetune_steps_max, value=10, step=1,
-                                   label="Finetune steps")
+                                   label="Finetune steps", elem_id="ft-steps")
             self.lr = gr.Number(3e-4, label="Learning rate")
             self.lora = gr.Checkbox(big_model(ctx), label="LoRA (QLoRA above 1B parameters "
                                                           "on a GPU)")
@@ -136,15 +156,14 @@ class FinetuneTab:
         with gr.Row():
             self.stages = gr.Dataframe(headers=STAGE_HEADERS, interactive=False,
                                        label="Stages", elem_id="ft-stages")
-            self.loss = gr.LinePlot(x="step", y="loss", color="stage", label="Loss",
-                                    elem_id="ft-loss", height=260)
+            self.loss = gr.Plot(label="Loss over steps", elem_id="ft-loss")
         gr.Markdown("### Run directories")
         with gr.Row():
             self.runs = gr.Dataframe(headers=["run", "kind", "status", "final model", "created"],
                                      value=runs_table(list_runs(ctx.runs_dir)),
                                      interactive=False, scale=3)
             with gr.Column(scale=1):
-                self.run_pick = gr.Dropdown(self.finished_runs(), label="Run to load",
+                self.run_pick = gr.Dropdown(run_choices(self.finished_runs()), label="Run to load",
                                             allow_custom_value=True)
                 self.refresh_btn = gr.Button("Refresh", size="sm")
                 self.load_pick_btn = gr.Button("Load selected into right-hand side", size="sm")
@@ -244,12 +263,16 @@ class FinetuneTab:
         if snap["error"]:
             text += f"\n\n{snap['error']}"
         out = {self.status: text, self.stages: stages or None, self.seen_version: snap["version"],
-               self.loss: pd.DataFrame(snap["losses"] or [], columns=["stage", "step", "loss"]),
+               self.loss: loss_figure(snap["losses"]),
                self.load_btn: gr.Button(interactive=bool(snap["state"] == "done"
                                                          and snap["final_dir"]))}
         if snap["state"] in ("done", "cancelled", "failed"):
             out[self.runs] = runs_table(list_runs(self.ctx.runs_dir))
-            out[self.run_pick] = gr.Dropdown(choices=self.finished_runs())
+            final = snap["final_dir"]
+            run = str(Path(final).parent) if final and mine else None
+            out[self.run_pick] = (gr.Dropdown(choices=run_choices(self.finished_runs()),
+                                              value=run) if run else
+                                  gr.Dropdown(choices=run_choices(self.finished_runs())))
         return out
 
     def _load_right(self, session: Session, path: str | None):
@@ -276,4 +299,4 @@ class FinetuneTab:
 
     def refresh(self):
         return {self.runs: runs_table(list_runs(self.ctx.runs_dir)),
-                self.run_pick: gr.Dropdown(choices=self.finished_runs())}
+                self.run_pick: gr.Dropdown(choices=run_choices(self.finished_runs()))}

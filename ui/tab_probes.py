@@ -66,7 +66,8 @@ class ProbesTab:
         self.message = gr.Markdown("", elem_id="probes-message")
         self.scores = gr.Dataframe(headers=SCORE_HEADERS, label="Familiarity scores",
                                    interactive=False, elem_id="probes-scores")
-        self.table = gr.Dataframe(label="Completions", interactive=False, wrap=True,
+        self.table = gr.Dataframe(headers=["id", "prompt"], label="Completions",
+                                  interactive=False, wrap=True,
                                   elem_id="probes-table", max_height=500)
         with gr.Row():
             self.csv_btn = gr.DownloadButton("Download CSV", interactive=False, size="sm")

@@ -31,13 +31,32 @@ def probe_choices(ctx: AppContext) -> dict[str, ProbabilityProbe]:
     return out
 
 
-def eval_runs(runs_dir: Path) -> list[str]:
-    """Run directories (newest first) that hold an `evals.jsonl`."""
-    if not runs_dir.is_dir():
-        return []
-    found = sorted(runs_dir.glob("**/evals.jsonl"), key=lambda p: p.stat().st_mtime,
-                   reverse=True)
-    return [str(p.parent.relative_to(runs_dir)) for p in found]  # names, not server paths
+def eval_runs(runs_dir: Path, extra: list[Path] | None = None) -> list[str]:
+    """Run directories that hold an `evals.jsonl`: those under `runs_dir` (newest first), then
+    the `extra` folders (committed runs, e.g. `assets/models/unlearned_run`)."""
+    found = (sorted(runs_dir.glob("**/evals.jsonl"), key=lambda p: p.stat().st_mtime,
+                    reverse=True) if runs_dir.is_dir() else [])
+    out = [str(p.parent) for p in found]
+    for folder in extra or []:
+        if (folder / "evals.jsonl").is_file() and str(folder) not in out:
+            out.append(str(folder))
+    return out
+
+
+def committed_runs(ctx: AppContext) -> list[Path]:
+    """Run folders that ship beside the start-up models (`<models dir>/*_run/evals.jsonl`, as
+    the demo build writes `assets/models/unlearned_run`)."""
+    out: list[Path] = []
+    for name in ctx.startup.sides.values():
+        if name and Path(name).is_dir():
+            out += sorted(p.parent for p in Path(name).parent.glob("*_run/evals.jsonl"))
+    return list(dict.fromkeys(out))
+
+
+def run_label(path: str) -> str:
+    """A run folder by its last two parts ("models/unlearned_run", "runs/whp-...")."""
+    p = Path(path)
+    return f"{p.parent.name}/{p.name}"
 
 
 def split_tokens(text: str) -> list[str]:
@@ -66,18 +85,24 @@ class TokensTab:
         self.show_btn = gr.Button("Show distributions", variant="primary",
                                   elem_id="tokens-show")
         self.plot = gr.Plot(label="Top-k next tokens", elem_id="tokens-plot")
-        self.chosen_table = gr.Dataframe(label="Probability of the chosen continuations",
-                                         interactive=False)
+        self.chosen_table = gr.Dataframe(headers=["continuation"], interactive=False,
+                                         label="Probability of the chosen continuations")
         gr.Markdown("### Familiarity over finetune steps\nFrom a finetune run's `evals.jsonl` "
                     "(probabilities of tracked tokens at each checkpoint).")
         with gr.Row():
-            self.run = gr.Dropdown(eval_runs(ctx.runs_dir), label="Run directory",
-                                   allow_custom_value=True, scale=3)
+            runs = self.run_choices()
+            self.run = gr.Dropdown(runs, value=runs[0][1] if runs else None,
+                                   label="Run directory (committed and new runs)",
+                                   allow_custom_value=True, scale=3, elem_id="tokens-run")
             self.refresh_btn = gr.Button("Refresh list", size="sm", scale=1)
             self.steps_btn = gr.Button("Plot steps", scale=1, elem_id="tokens-steps")
         self.steps_plot = gr.Plot(label="Tracked tokens over steps", elem_id="tokens-steps-plot")
-        self.steps_table = gr.Dataframe(label="Scores at checkpoints", interactive=False)
+        self.steps_table = gr.Dataframe(headers=["step"], label="Scores at checkpoints",
+                                        interactive=False)
         self.probe.change(self.pick_probe, [self.probe], [self.prompt, self.chosen])
+        # typing a prompt of one's own: the dropdown no longer names a probe
+        self.prompt.input(lambda: gr.Dropdown(value=CUSTOM), None, [self.probe],
+                          api_visibility="private", show_progress="hidden")
         self.show_btn.click(self.show, [self.state, self.prompt, self.k, self.chosen],
                             [self.plot, self.chosen_table], api_name="token_probabilities")
         self.refresh_btn.click(self.refresh, None, [self.run])
@@ -105,13 +130,27 @@ class TokensTab:
                 self.chosen_table: gr.Dataframe(value=rows,
                                                 headers=["continuation", *names])}
 
+    def run_choices(self) -> list[tuple[str, str]]:
+        return [(run_label(p), p) for p in eval_runs(self.ctx.runs_dir,
+                                                     committed_runs(self.ctx))]
+
     def refresh(self):
-        return {self.run: gr.Dropdown(choices=eval_runs(self.ctx.runs_dir))}
+        return {self.run: gr.Dropdown(choices=self.run_choices())}
+
+    def run_folder(self, run: str) -> Path:
+        """A committed run (shipped beside the models) or a run under the runs directory;
+        anything else is refused (`resolve_run`)."""
+        committed = {str(p.resolve()): p for p in committed_runs(self.ctx)}
+        try:
+            key = str(Path(run).resolve()) if len(run) < 1000 and "\x00" not in run else ""
+        except (OSError, ValueError):
+            key = ""
+        return committed.get(key) or resolve_run(self.ctx.runs_dir, run)
 
     def steps(self, run: str | None):
         if not run:
             raise gr.Error("Pick a run directory (Finetune tab runs write evals.jsonl).")
-        path = resolve_run(self.ctx.runs_dir, run) / "evals.jsonl"  # runs of this server only
+        path = self.run_folder(run) / "evals.jsonl"
         if not path.is_file():
             raise gr.Error(f"No evals.jsonl in {path.parent.name}.")
         try:

@@ -1,8 +1,8 @@
 """`python -m unlearn COMMAND ...`: dispatch to the sub-command modules.
 
-This file is the program, not the library: it is the one place under `unlearn/` that may wire the
-audits in (the checkpoint evaluator behind `--eval-probes` / `--eval-text`). Library modules
-never import `audits` (tests/test_boundaries.py).
+Nothing under `unlearn/` imports `audits` (tests/test_boundaries.py): checkpoint evaluation
+behind `--eval-probes` / `--eval-text` is a plug-in the caller names with
+`--evaluator audits.checkpoint:checkpoint_evaluator`.
 """
 
 from __future__ import annotations
@@ -40,10 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module = importlib.import_module(COMMANDS[command][0])
     if module.__name__ == "unlearn.cli":
-        evaluator = None
-        if any(a.startswith("--eval-") for a in rest):
-            from audits.checkpoint import checkpoint_evaluator as evaluator
-        return int(module.main([command, *rest], evaluator) or 0)
+        return int(module.main([command, *rest]) or 0)
     return int(module.main(rest) or 0)
 
 

@@ -30,7 +30,7 @@ from unlearn.runtime import Cancelled, Progress
 FINETUNE_FLAGS = ("steps", "lr", "batch_size", "grad_accum", "warmup_steps", "lora", "lora_r",
                   "lora_alpha", "quantization", "save_every")
 EVAL_FLAGS = {"probes": "--eval-probes", "text": "--eval-text", "every": "--eval-every",
-              "max_text_tokens": "--eval-text-tokens"}
+              "max_text_tokens": "--eval-text-tokens", "evaluator": "--evaluator"}
 
 
 def labels_dir(value: str) -> str:
@@ -64,7 +64,12 @@ def _finetune_config(args, method: str, **shared):
 def _eval_config(args):
     from unlearn.evaluate import EvalConfig
 
-    return from_args(EvalConfig, args, dest_prefix="eval.")
+    config = from_args(EvalConfig, args, dest_prefix="eval.")
+    if config.enabled and not config.evaluator:  # fail before any stage runs, not at the finetune
+        raise argparse.ArgumentTypeError(
+            "--eval-probes/--eval-text need --evaluator, e.g. "
+            "--evaluator audits.checkpoint:checkpoint_evaluator")
+    return config
 
 
 def _model_flag(p, name: str, required: bool = True, help: str | None = None) -> None:
@@ -335,8 +340,8 @@ def main(argv: list[str] | None = None, evaluator=None) -> int:
     """Parse `argv` ([command, *options]) and run the command; returns the exit code.
 
     2 = usage error (message on stderr), 1 = run failed or was cancelled, 0 = success.
-    `evaluator` (an `unlearn.evaluate.EvaluatorFactory`) scores checkpoints for `--eval-*`;
-    `python -m unlearn` hands in the audits' one.
+    `evaluator` (an `unlearn.evaluate.EvaluatorFactory`) scores checkpoints for `--eval-*`
+    when a caller hands one in; otherwise `--evaluator MODULE:FUNCTION` names it.
     """
     parser, subs = build_parser()
     try:

@@ -8,6 +8,7 @@ hands in (the audits' one: `audits.checkpoint`), e.g.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,10 @@ class EvalConfig:
     max_text_tokens: int = option(4096, "perplexity uses at most this many tokens of the text",
                                   check=at_least(2))
     block_size: int = option(256, "perplexity window", check=at_least(2))
+    evaluator: str | None = option(
+        None, "checkpoint evaluator factory as MODULE:FUNCTION, e.g. "
+        "audits.checkpoint:checkpoint_evaluator (needed with --eval-probes/--eval-text; "
+        "unlearn itself measures nothing)", metavar="MODULE:FUNCTION")
     tracked: list[tuple[str, str]] | None = None  # (prompt, token) pairs; None = from probes
     n_tracked_probes: int = 3  # default tracked pairs: first N probes x (answer, " the")
     extra_tracked_tokens: tuple[str, ...] = field(default=(" the",))
@@ -42,11 +47,14 @@ class EvalConfig:
         return self.probes is not None or self.text is not None
 
     def check_files(self) -> None:
-        """The probe and text files exist (checked where they are used, not at construction)."""
+        """The probe and text files exist and a named evaluator resolves (checked where they are
+        used, not at construction)."""
         for name in ("probes", "text"):
             value = getattr(self, name)
             if value is not None and not Path(value).is_file():
                 raise ValueError(f"eval {name} file not found: {value}")
+        if self.enabled and self.evaluator:
+            resolve_factory(self.evaluator)
 
 
 def load_probes(path: str | Path) -> list[dict]:
@@ -80,16 +88,34 @@ CheckpointEvaluator = Callable[[Any, int], dict]
 EvaluatorFactory = Callable[[EvalConfig, Any], CheckpointEvaluator]
 
 
+def resolve_factory(spec: str) -> EvaluatorFactory:
+    """The callable named by `MODULE:FUNCTION` (a plug-in chosen by the caller, so that `unlearn`
+    depends on no measuring package)."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"evaluator must be MODULE:FUNCTION, got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"evaluator module {module_name!r} cannot be imported: {exc}") from None
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise ValueError(f"evaluator {spec!r}: {module_name} has no callable {attr!r}")
+    return factory
+
+
 def make_evaluator(config: EvalConfig | None, factory: EvaluatorFactory | None,
                    tokenizer) -> CheckpointEvaluator | None:
-    """The evaluator for a run: None when `config` measures nothing; an error when it asks for
-    measurements but no factory was handed in."""
+    """The evaluator for a run: None when `config` measures nothing; else the handed-in factory's
+    or the one `config.evaluator` names; an error when it asks for measurements without one."""
     if config is None or not config.enabled:
         return None
     config.check_files()
+    if factory is None and config.evaluator:
+        factory = resolve_factory(config.evaluator)
     if factory is None:
-        raise ValueError("checkpoint evaluation (probes/text) needs an evaluator factory, e.g. "
-                         "audits.checkpoint.checkpoint_evaluator")
+        raise ValueError("checkpoint evaluation (probes/text) needs an evaluator: add "
+                         "--evaluator audits.checkpoint:checkpoint_evaluator")
     return factory(config, tokenizer)
 
 
