@@ -176,12 +176,17 @@ def classify(call) -> str:
         return "raw"
 
 
-ENDPOINTS = ["/generate", "/stop", "/check_upload", "/run_probes", "/pick_probe",
-             "/token_probabilities", "/refresh", "/steps_plot", "/validate_anchors", "/add_row",
-             "/select_row", "/delete_row", "/import_dictionary", "/lambda_1", "/suggest_anchors",
+ENDPOINTS = ["/generate", "/stop", "/sample_k", "/flag", "/pick_attack", "/check_upload",
+             "/run_probes", "/pick_probe", "/token_probabilities", "/refresh", "/steps_plot",
+             "/validate_anchors", "/add_row", "/select_row", "/delete_row", "/lambda_2",
+             "/import_dictionary", "/lambda_3", "/lambda_4", "/suggest_anchors", "/select_row_1",
              "/accept", "/accept_1", "/preview_translation", "/start_finetune",
              "/cancel_finetune", "/load_final", "/load_run", "/refresh_1", "/build_report",
-             "/operator_login"]
+             "/operator_login", "/lambda_5"]
+
+
+def test_every_endpoint_is_fuzzed(api):
+    assert sorted(api) == sorted(ENDPOINTS)  # a new endpoint must join the fuzz list
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)

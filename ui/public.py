@@ -29,8 +29,8 @@ OPERATORS_ENV = "WHP_OPERATORS"  # comma-separated Hugging Face user names (OAut
 GATED = frozenset({"start_finetune", "cancel_finetune", "load_run", "load_final",
                    "build_report", "refresh_1"})
 # endpoints that run a model (or check a password): counted by the per-user rate limit
-LIMITED = frozenset({"generate", "run_probes", "token_probabilities", "build_report",
-                     "suggest_anchors", "preview_translation", "start_finetune",
+LIMITED = frozenset({"generate", "sample_k", "flag", "run_probes", "token_probabilities",
+                     "build_report", "suggest_anchors", "preview_translation", "start_finetune",
                      "operator_login"})
 INTERMEDIATE = ("reinforced", "checkpoints", "labels.partial")
 RUN_NAME_MAX = 200
