@@ -182,6 +182,13 @@ def run(args, parser) -> int:
     from audits.probes import load_suite
     from audits.report import run_suite, write_report
     from unlearn.models import ModelLoadError, load_model
+    from unlearn.preflight import PreflightError, check_device, check_writable_dir
+
+    try:  # before loading any model: the device exists, the report can be written
+        check_device(args.device)
+        check_writable_dir(args.out)
+    except PreflightError as exc:
+        parser.error(str(exc))
 
     try:
         suite = load_suite("demo" if args.suite == "adversarial" else args.suite)

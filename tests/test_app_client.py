@@ -97,7 +97,7 @@ def test_sample_k_endpoint(client):
 
 
 def test_stop_cancels_generation(client):
-    job = _gen(client, "The teacher", 512)
+    job = _gen(client, "The teacher", 480)  # prompt + new tokens fit 512
     deadline = time.time() + 60
     while time.time() < deadline and not any(o[0] for o in job.outputs()):
         time.sleep(0.05)
@@ -114,7 +114,7 @@ def test_stop_cancels_generation(client):
 def test_cancelled_client_job_stops_generation(client):
     """Cancelling the job (as a closed browser tab does) closes the stream: the cancel flag is set
     and the generate threads stop, so a later Stop finds nothing running."""
-    job = _gen(client, "The teacher", 512)
+    job = _gen(client, "The teacher", 480)  # prompt + new tokens fit 512
     deadline = time.time() + 60
     while time.time() < deadline and not any(o[0] for o in job.outputs()):
         time.sleep(0.05)

@@ -72,7 +72,7 @@ def test_side_by_side_streams_both_panes_and_logs(app, session):
 
 def test_side_by_side_stop_sets_flag_and_ends_run(app, session):
     tab = app.whp.side_by_side
-    it = _generate(tab, session, max_new=400, temperature=0.8)
+    it = _generate(tab, session, max_new=240, temperature=0.8)  # context 256
     next(it)  # the "Generating..." update
     next(it)  # first tokens
     t0 = time.perf_counter()
@@ -143,12 +143,20 @@ def test_steps_plot_from_evals_jsonl(app, tmp_path):
     tab = app.whp.tokens
     recs = [{"step": s, "probability_familiarity": p, "tracked": [
         {"prompt": "Mira's owl", "token": " Pip", "prob": p}]} for s, p in ((0, .5), (5, .1))]
-    (tmp_path / "evals.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
-    out = tab.steps(str(tmp_path))
+    run = Path(app.whp.ctx.runs_dir) / "evals-only-run"
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "evals.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    out = tab.steps("evals-only-run")  # a run name, as the dropdown lists it
     assert list(out[tab.steps_plot].data[0].y) == [0.5, 0.1]
     assert out[tab.steps_table].value["data"][1][:2] == [5, 0.1]
-    with pytest.raises(gr.Error):
-        tab.steps(str(tmp_path / "nothing"))
+    with pytest.raises((gr.Error, ValueError)):
+        tab.steps("nothing")
+    (tmp_path / "evals.jsonl").write_text((run / "evals.jsonl").read_text())
+    with pytest.raises(ValueError, match="runs directory"):  # a folder outside the runs dir
+        tab.steps(str(tmp_path))
+    import shutil
+
+    shutil.rmtree(run)
 
 
 # ---------------------------------------------------------------- Anchored terms
@@ -264,6 +272,17 @@ def test_finetune_cancel(app, session):
     assert "Cancelling" in tab.cancel(session)[tab.status]
     assert job.wait(timeout=120)
     assert job.snapshot()["state"] == "cancelled", job.snapshot()
+
+
+def test_finetune_invalid_parameter_leaves_no_run_folder(app, session):
+    tab = app.whp.finetune
+    assert app.whp.ctx.job.wait(timeout=120)
+    before = set(Path(tab.ctx.runs_dir).iterdir()) if Path(tab.ctx.runs_dir).exists() else set()
+    rows, alpha, steps, _, lora, tokens, block, epochs = _finetune_args()
+    with pytest.raises(gr.Error, match="lr"):
+        tab.start(session, rows, alpha, steps, -1.0, lora, tokens, block, epochs)
+    after = set(Path(tab.ctx.runs_dir).iterdir()) if Path(tab.ctx.runs_dir).exists() else set()
+    assert after == before  # validated before anything was written
 
 
 def test_finetune_refuses_an_invalid_dictionary(app, session):

@@ -72,7 +72,7 @@ def test_greedy_matches_plain_generate(pair):
 def test_cancel_stops_both_quickly(pair):
     with both_slowed(pair, 0.03):
         cancel, stats = threading.Event(), StreamStats()
-        it = stream_side_by_side(pair, "The teacher", fixed(300), cancel, stats)
+        it = stream_side_by_side(pair, "The teacher", fixed(240), cancel, stats)
         next(it)
         t0 = time.perf_counter()
         cancel.set()
@@ -80,14 +80,14 @@ def test_cancel_stops_both_quickly(pair):
             pass
         elapsed = time.perf_counter() - t0
     assert elapsed < 2.0, f"cancel took {elapsed:.2f} s"
-    assert max(stats.tokens) < 100, stats.tokens  # 300 tokens would take 9 s
+    assert max(stats.tokens) < 100, stats.tokens  # 240 tokens would take 7 s (the context is 256)
 
 
 def test_closing_the_iterator_cancels(pair):
     """A closed generator (client disconnected) sets the flag; generate threads end."""
     with both_slowed(pair, 0.03):
         cancel, stats = threading.Event(), StreamStats()
-        it = stream_side_by_side(pair, "The teacher", fixed(300), cancel, stats)
+        it = stream_side_by_side(pair, "The teacher", fixed(240), cancel, stats)
         next(it)
         it.close()
         assert cancel.is_set()

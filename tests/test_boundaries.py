@@ -17,7 +17,8 @@ LIBRARIES = ("unlearn", "audits")
 
 # what audits/ may use from unlearn/: the loader, text encoding, the shared runtime, and the
 # checkpoint-evaluation contract it implements (audits.checkpoint)
-AUDITS_MAY_USE = {"unlearn.models", "unlearn.data", "unlearn.runtime", "unlearn.evaluate"}
+AUDITS_MAY_USE = {"unlearn.models", "unlearn.data", "unlearn.runtime", "unlearn.evaluate",
+                  "unlearn.preflight"}  # the CLI's device / output-folder checks
 
 
 def _imported_modules(path: Path) -> set[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from unlearn.anchors import AnchorDictionary, validate_anchors
+from unlearn.anchors import AnchorDictionary, AnchorError, validate_anchors
 from unlearn.translate import Translation, get_matcher, translate_block
 
 HEADERS = ["key", "translations (separated by |)", "issues"]
@@ -116,6 +116,8 @@ class Preview:
 def preview(tokenizer, anchors: AnchorDictionary, text: str, seed: int = 0,
             max_tokens: int = 512) -> Preview:
     """Translate `text` as the label runner would and label every token for display."""
+    if not anchors.entries:
+        raise AnchorError("the dictionary is empty: add at least one term")
     ids = tokenizer(text, add_special_tokens=True)["input_ids"][:max_tokens]
     tr = translate_block(ids, tokenizer, anchors, rng=random.Random(seed))
     o_text = token_texts(tokenizer, tr.original_ids)

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import logging
+import tempfile
+from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
 
-from ui.config import AppConfig
+from ui import guard
+from ui.config import ROOT, AppConfig
+from ui.limits import MAX_UPLOAD_MB
+from ui.operator_panel import OperatorPanel
+from ui.public import Policy
 from ui.state import AppContext
 from ui.store import ModelStore, start_models
 
@@ -46,13 +52,15 @@ def build_ui(config: AppConfig, ctx: AppContext | None = None) -> gr.Blocks:
     ctx = ctx or make_context(config)
     if ctx.job is None:
         ctx.job = FinetuneJob(ctx.runs_dir)
+    policy = Policy.from_config(ctx.config)
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"## {TITLE}\nOriginal model on the left, unlearned model on the right. "
                     "Every tab works on the models loaded here.")
         gr.Markdown("\n".join(f"- {n}" for n in ctx.startup.notices), elem_id="notices",
                     visible=bool(ctx.startup.notices))
         state = gr.State(lambda: ctx.new_session())  # a function: deep-copied as itself
-        tabs = SimpleNamespace(ctx=ctx, state=state)
+        tabs = SimpleNamespace(ctx=ctx, state=state, policy=policy)
+        operator = OperatorPanel(state, policy)
         with gr.Tabs():
             with gr.Tab(TAB_NAMES[0], id="side-by-side"):
                 tabs.side_by_side = SideBySideTab(ctx, state)
@@ -73,15 +81,21 @@ def build_ui(config: AppConfig, ctx: AppContext | None = None) -> gr.Blocks:
         # a share link (URL query parameters) restores Side by side's prompt and settings
         demo.load(tabs.side_by_side.restore_from_url, None, tabs.side_by_side.share_inputs(),
                   api_visibility="private", show_progress="hidden")
+        operator.wire(demo, tabs)
+    tabs.operator = operator
+    # one error boundary and input check for every handler (ui/guard.py)
+    guard.install(demo, guard.server_roots(ctx.runs_dir, ctx.work_dir, ROOT, tempfile.gettempdir(),
+                                           Path.home()), policy.admit)
     demo.whp = tabs
     return demo
 
 
 def launch(demo: gr.Blocks, config: AppConfig, **kwargs) -> None:
-    """Queue and launch locally; never opens a share link."""
-    demo.queue(default_concurrency_limit=1)
+    """Queue (bounded: beyond `queue_size` waiting requests the answer is "busy") and launch;
+    never opens a share link; error toasts show only the guard's messages."""
+    demo.queue(default_concurrency_limit=1, max_size=config.queue_size or None)
     ctx = demo.whp.ctx
     ctx.runs_dir.mkdir(parents=True, exist_ok=True)
     demo.launch(server_name=config.host, server_port=config.port, share=False,
-                theme=THEME, css=CSS, show_error=True,
+                theme=THEME, css=CSS, show_error=False, max_file_size=f"{MAX_UPLOAD_MB}mb",
                 allowed_paths=[str(ctx.work_dir), str(ctx.runs_dir.resolve())], **kwargs)

@@ -50,6 +50,12 @@ class AppConfig:
     host: str | None = None  # default: GRADIO_SERVER_NAME, else 127.0.0.1
     max_new_tokens: int = 48  # default generation length in the Side by side tab
     finetune_steps_max: int = 200  # upper bound of the steps slider
+    # public mode (ui/public.py): auto = on for a Space or a non-loopback host
+    public: str = "auto"  # auto / on / off
+    queue_size: int = 64  # requests waiting in Gradio's queue; more are told "busy"
+    rate_limit: int = 30  # model calls per minute per user in public mode (0 = unlimited)
+    max_runs: int = 5  # finetune runs kept in runs_dir (oldest pruned after a success)
+    min_free_gb: float = 2.0  # free disk a finetune run needs before it starts
     notices: list[str] = field(default_factory=list)  # filled while resolving
 
     def __post_init__(self) -> None:
@@ -65,6 +71,11 @@ class AppConfig:
                              f"got {self.chat_template!r}")
         if self.port is not None and not 0 < int(self.port) < 65536:
             raise ValueError(f"port out of range: {self.port}")
+        if self.public not in ("auto", "on", "off"):
+            raise ValueError(f"public must be auto, on or off, got {self.public!r}")
+        for name in ("queue_size", "rate_limit", "max_runs", "min_free_gb"):
+            if float(getattr(self, name)) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
     def resolved(self) -> AppConfig:
         """A copy with every empty field filled from the preset and defaults."""
@@ -150,6 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="server name (default GRADIO_SERVER_NAME or 127.0.0.1)")
     p.add_argument("--max-new-tokens", type=int)
     p.add_argument("--finetune-steps-max", type=int)
+    p.add_argument("--public", choices=("auto", "on", "off"),
+                   help="public mode: operator login for finetune/reports/runs (default auto: "
+                        "on for a Space or a non-loopback host)")
+    p.add_argument("--queue-size", type=int, help="queued requests before 'busy' (default 64)")
+    p.add_argument("--rate-limit", type=int, help="model calls/min per user in public mode")
+    p.add_argument("--max-runs", type=int, help="finetune runs kept (default 5)")
+    p.add_argument("--min-free-gb", type=float, help="free disk a run needs (default 2)")
     return p
 
 
@@ -164,8 +182,11 @@ def parse_config(argv: list[str] | None = None, env: dict[str, str] | None = Non
         value = args.get(f.name)
         if value is None and (ENV_PREFIX + f.name.upper()) in env:
             value = env[ENV_PREFIX + f.name.upper()]
-            if f.name in ("port", "max_new_tokens", "finetune_steps_max"):
+            if f.name in ("port", "max_new_tokens", "finetune_steps_max", "queue_size",
+                          "rate_limit", "max_runs"):
                 value = int(value)
+            elif f.name == "min_free_gb":
+                value = float(value)
         if value is not None:
             values[f.name] = value
     return AppConfig(**values).resolved()

@@ -21,6 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from ui.gpu import gpu
+from ui.limits import (
+    MAX_CONTINUATIONS,
+    MAX_PROBES,
+    LimitError,
+    check_prompt_chars,
+    check_prompt_tokens,
+    check_text,
+    context_length,
+)
 from ui.progress import progress_callback
 from ui.store import Loaded, ModelStore
 from ui.streaming import GenerationSettings, StreamStats, sample_k, stream_side_by_side
@@ -163,6 +172,20 @@ def load_judge(demo_dir: str | Path):
     return RuleJudge.from_world(world, anchors)
 
 
+def check_probe_prompts(models: dict[str, Loaded], prompts: list[str], new_tokens: int) -> None:
+    """Raise `LimitError` naming the first probe that does not fit a model's context."""
+    if len(prompts) > MAX_PROBES:
+        raise LimitError(f"At most {MAX_PROBES} probes per run, got {len(prompts)}")
+    for m in models.values():
+        context = context_length(m.model)
+        for i, prompt in enumerate(prompts):
+            try:
+                check_prompt_chars(prompt, context, new_tokens)
+                check_prompt_tokens(len(m.tokenizer(prompt)["input_ids"]), context, new_tokens)
+            except LimitError as exc:
+                raise LimitError(f"Probe {i + 1}: {exc}") from None
+
+
 @gpu(duration=180)
 def completion_probes(store_key: str, names: dict[str, str], probes: Sequence, demo_dir: str,
                       config) -> Iterator[tuple]:
@@ -172,6 +195,7 @@ def completion_probes(store_key: str, names: dict[str, str], probes: Sequence, d
     def work(on_progress):
         judge = load_judge(demo_dir)
         models = _models(store_key, names)
+        check_probe_prompts(models, [p.prompt for p in probes], config.generation.max_new_tokens)
         n = len(models)
         return {role: completion_familiarity(m.model, m.tokenizer, list(probes), judge, config,
                                              on_progress=progress_callback(on_progress, role, i / n,
@@ -190,12 +214,31 @@ def token_distributions(store_key: str, names: dict[str, str], prompt: str, k: i
     from audits.scoring import next_token_topk, token_probs
 
     models = _models(store_key, names)
+    check_scoring_inputs(models, prompt, int(k), continuations)
     topk = {role: [(str(t), float(p)) for t, p in
                    next_token_topk(m.model, m.tokenizer, [prompt], int(k))[0]]
             for role, m in models.items()}
     probs = ({role: [float(p) for p in token_probs(m.model, m.tokenizer, prompt, continuations)]
               for role, m in models.items()} if continuations else {})
     return {"topk": topk, "probs": probs}
+
+
+def check_scoring_inputs(models: dict[str, Loaded], prompt: str, k: int,
+                         continuations: list[str]) -> None:
+    """Raise `LimitError` unless prompt + longest continuation fits every model's context."""
+    if not 1 <= k <= 100:
+        raise LimitError(f"Top-k must be in [1, 100], got {k}")
+    if len(continuations) > MAX_CONTINUATIONS:
+        raise LimitError(f"At most {MAX_CONTINUATIONS} continuations, got {len(continuations)}")
+    for text in continuations:
+        check_text("A continuation", text, 1_000)
+    for m in models.values():
+        context = context_length(m.model)
+        check_prompt_chars(prompt, context, 1)
+        longest = max((len(m.tokenizer(c, add_special_tokens=False)["input_ids"])
+                       for c in continuations), default=1)
+        n = len(m.tokenizer(prompt)["input_ids"])
+        check_prompt_tokens(n, context, longest)
 
 
 # ---------------------------------------------------------------- Report

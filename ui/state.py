@@ -34,6 +34,7 @@ class Session:
     run_id: str | None = None  # id of that stream in ui.gpu_tasks (plain data for the GPU)
     probe_rows: list[dict] = field(default_factory=list)  # last Completion probes results
     probe_scores: dict[str, Any] = field(default_factory=dict)
+    operator: bool = False  # logged in as operator (public mode; ui/public.py)
 
     def __deepcopy__(self, memo):  # gr.State deep-copies the initial value; Events cannot be
         return Session(sides=dict(self.sides), log=list(self.log), probe_rows=[],

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 from transformers import (
+    DynamicCache,
     LogitsProcessor,
     LogitsProcessorList,
     StoppingCriteria,
@@ -26,7 +27,10 @@ from transformers import (
     TopPLogitsWarper,
 )
 
+from ui.limits import check_prompt_chars, check_prompt_tokens, context_length
+
 MODES = ("completion", "chat")
+PREFILL_CHUNK = 256  # prompt tokens per forward before generation: Stop is checked in between
 
 
 @dataclass
@@ -147,6 +151,43 @@ def prompt_inputs(tokenizer, prompt: str, settings: GenerationSettings, device,
     return {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
 
 
+def check_prompt_fits(models: Sequence[tuple[Any, Any]], prompt: str,
+                      settings: GenerationSettings) -> int:
+    """Raise `LimitError` unless the formatted prompt plus the new tokens fits every model's
+    context; returns the prompt's token count. Characters are checked before tokenizing, so a
+    1 MB prompt is refused without being tokenized."""
+    context = min(context_length(m) for m, _ in models)
+    check_prompt_chars(prompt, context, settings.max_new_tokens)
+    text, special = format_prompt(models[0][1], prompt, settings)
+    n_tokens = len(models[0][1](text, add_special_tokens=special)["input_ids"])
+    check_prompt_tokens(n_tokens, context, settings.max_new_tokens)
+    return n_tokens
+
+
+class PrefillCancelled(Exception):
+    """The cancel flag was set while the prompt was being processed."""
+
+
+def prefill(model, input_ids: torch.Tensor, cancel: threading.Event,
+            chunk: int = PREFILL_CHUNK) -> DynamicCache | None:
+    """The KV cache of all prompt tokens but the last, `chunk` tokens per forward, checking
+    `cancel` between chunks (a long prompt's processing can be stopped); None when the prompt
+    fits in one chunk (generate then processes it itself). input_ids: (1, T)."""
+    n = input_ids.shape[1]
+    if n - 1 <= chunk:
+        return None
+    cache = DynamicCache(config=model.config)
+    with torch.no_grad():
+        for start in range(0, n - 1, chunk):
+            if cancel.is_set():
+                raise PrefillCancelled
+            model(input_ids=input_ids[:, start:min(start + chunk, n - 1)],
+                  past_key_values=cache, use_cache=True)
+    if cancel.is_set():
+        raise PrefillCancelled
+    return cache
+
+
 class CancelCriteria(StoppingCriteria):
     """Stops generation at the next step once `cancel` is set."""
 
@@ -197,10 +238,14 @@ def _run_generate(model, tokenizer, formatted, settings, cancel, pane, out, stat
     torch.set_num_threads(threads)
     try:
         inputs = prompt_inputs(tokenizer, "", settings, model.device, formatted)
+        cache = prefill(model, inputs["input_ids"], cancel)
+        extra = {} if cache is None else {"past_key_values": cache}
         streamer = _PaneStreamer(tokenizer, pane, out, stats, t0)
-        model.generate(**inputs, **settings.generate_kwargs(), streamer=streamer,
+        model.generate(**inputs, **settings.generate_kwargs(), **extra, streamer=streamer,
                        stopping_criteria=StoppingCriteriaList([CancelCriteria(cancel)]),
                        pad_token_id=tokenizer.pad_token_id)
+    except PrefillCancelled:
+        pass  # stopped before the first token: the pane stays empty
     except Exception as exc:  # noqa: BLE001 - reported in the pane, the other pane goes on
         stats.errors[pane] = f"{type(exc).__name__}: {exc}"
         out.put((pane, exc))
@@ -230,6 +275,8 @@ def stream_side_by_side(models: Sequence[tuple[Any, Any]], prompt: str,
     stats.end_s[:] = [None] * n
     stats.tokens[:] = [0] * n
     stats.errors[:] = [None] * n
+    for s in per_pane:
+        check_prompt_fits(models, prompt, s)
     # every pane samples with a generator of its own, seeded with its settings' seed (in
     # `generate_kwargs`): the two threads never share an RNG, so a seed repeats a text
     formatted = [format_prompt(models[0][1], prompt, s) for s in per_pane]

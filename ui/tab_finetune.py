@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from ui.finetune_gate import (
     plan_finetune,
     stage_memory_gb,
 )
+from ui.public import check_free_disk, finish_run, resolve_run
 from ui.state import AppContext, Session
 from ui.tab_anchors import dictionary_from_rows
 from unlearn.anchors import AnchorError, save_anchors
@@ -182,7 +184,8 @@ class FinetuneTab:
         self.refresh_btn.click(self.refresh, None, [self.runs, self.run_pick])
 
     def finished_runs(self) -> list[str]:
-        return [r["run"] for r in list_runs(self.ctx.runs_dir) if r["final"]]
+        """Names (not paths) of the runs with a final model."""
+        return [Path(r["run"]).name for r in list_runs(self.ctx.runs_dir) if r["final"]]
 
     def start(self, session: Session, rows, alpha, steps, lr, lora, max_tokens, block_size,
               epochs):
@@ -201,11 +204,17 @@ class FinetuneTab:
                     f"{'-lora' if lora else ''}")
             plan = plan_run(self.ctx, baseline, bool(lora), int(block_size))
             run_dir = self.ctx.runs_dir / name
+            # every parameter is validated (by the config) before the run folder is written;
+            # the dictionary is staged in the session's temporary folder meanwhile
+            staged = self.ctx.session_file(session, "finetune_anchors.json")
+            save_anchors(anchors, staged)
+            config = whp_config(self.ctx, baseline, staged, run_dir, alpha, int(steps),
+                                float(lr), plan, int(max_tokens), int(block_size), epochs)
+            check_free_disk(self.ctx.runs_dir, self.ctx.config.min_free_gb)
             run_dir.mkdir(parents=True, exist_ok=False)
             anchors_file = run_dir / "anchors.json"
             save_anchors(anchors, anchors_file)
-            config = whp_config(self.ctx, baseline, anchors_file, run_dir, alpha, int(steps),
-                                float(lr), plan, int(max_tokens), int(block_size), epochs)
+            config = dataclasses.replace(config, anchors=str(anchors_file))
         except AnchorError as exc:
             raise gr.Error(f"Fix the dictionary first (Anchored terms tab): {exc}") from exc
         except (ModelLoadError, ValueError, OSError) as exc:
@@ -218,11 +227,14 @@ class FinetuneTab:
             result = run_whp(config, job.on_progress, job.should_stop,
                              evaluator=checkpoint_evaluator)
             final = Path(config.out) / "final"
-            return str(final) if result.get("status") == "completed" else None
+            if result.get("status") != "completed":
+                return None
+            finish_run(Path(config.out), self.ctx.runs_dir, self.ctx.config.max_runs)
+            return str(final)
 
         if not job.try_start(session.id, run_dir, work):
             return {self.status: "**Busy:** another run just started."}
-        return {self.status: f"Started `{run_dir}`. {plan.note}".strip()}
+        return {self.status: f"Started `{run_dir.name}`. {plan.note}".strip()}
 
     def cancel(self, session: Session):
         job = self.ctx.job
@@ -245,7 +257,7 @@ class FinetuneTab:
         head = {"idle": "No run yet.", "starting": "Starting...", "running": "Running",
                 "cancelling": "Cancelling...", "done": "Done", "cancelled": "Cancelled",
                 "failed": "Failed"}[snap["state"]]
-        where = f" `{snap['run_dir']}`" if snap["run_dir"] else ""
+        where = f" `{Path(snap['run_dir']).name}`" if snap["run_dir"] else ""
         who = "" if mine or snap["owner"] is None else " (started by another session)"
         text = f"**{head}**{who}{where}, {snap['elapsed']:.0f} s."
         if snap["error"]:
@@ -266,7 +278,7 @@ class FinetuneTab:
     def _load_right(self, session: Session, path: str | None):
         if not path:
             raise gr.Error("No finished model to load.")
-        model_dir = Path(path)
+        model_dir = resolve_run(self.ctx.runs_dir, path)  # runs of this server only
         if (model_dir / "final" / "config.json").is_file():
             model_dir = model_dir / "final"
         try:
@@ -274,7 +286,8 @@ class FinetuneTab:
         except ModelLoadError as exc:
             raise gr.Error(str(exc)) from exc
         session.sides["unlearned"] = loaded.name
-        return {self.status: f"Loaded `{loaded.name}` into the right-hand side for this "
+        shown = model_dir.relative_to(self.ctx.runs_dir.resolve())
+        return {self.status: f"Loaded `{shown}` into the right-hand side for this "
                              "session (Side by side, probes, plots and report now use it).",
                 **self.tabs.side_by_side.set_right(session, loaded.name)}
 

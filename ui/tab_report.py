@@ -100,7 +100,8 @@ class ReportTab:
             own = (" **Note:** the unlearned column is the model loaded into the right-hand side "
                    "in this session, not the app's start-up model.")
         return {self.message: f"Report on {', '.join(models)} ({which}) in "
-                              f"{time.perf_counter() - t0:.1f} s, written to `{out_dir}`."
+                              f"{time.perf_counter() - t0:.1f} s, written to "
+                              f"`reports/{out_dir.name}`."
                               + own
                               + skipped,
                 self.table: gr.Dataframe(value=rows, headers=headers),

@@ -10,6 +10,7 @@ from audits.errors import AuditError
 from audits.plots import read_evals, topk_bars, tracked_tokens
 from audits.probes import ProbabilityProbe, load_probes
 from ui import gpu_tasks
+from ui.public import resolve_run
 from ui.state import AppContext, Session
 from unlearn.models import ModelLoadError
 
@@ -136,19 +137,29 @@ class TokensTab:
     def refresh(self):
         return {self.run: gr.Dropdown(choices=self.run_choices())}
 
+    def run_folder(self, run: str) -> Path:
+        """A committed run (shipped beside the models) or a run under the runs directory;
+        anything else is refused (`resolve_run`)."""
+        committed = {str(p.resolve()): p for p in committed_runs(self.ctx)}
+        try:
+            key = str(Path(run).resolve()) if len(run) < 1000 and "\x00" not in run else ""
+        except (OSError, ValueError):
+            key = ""
+        return committed.get(key) or resolve_run(self.ctx.runs_dir, run)
+
     def steps(self, run: str | None):
         if not run:
             raise gr.Error("Pick a run directory (Finetune tab runs write evals.jsonl).")
-        path = Path(run)
-        path = path if path.name == "evals.jsonl" else path / "evals.jsonl"
+        path = self.run_folder(run) / "evals.jsonl"
         if not path.is_file():
-            raise gr.Error(f"No evals.jsonl in {run}.")
+            raise gr.Error(f"No evals.jsonl in {path.parent.name}.")
         try:
             records = read_evals(path)
         except ValueError as exc:
             raise gr.Error(str(exc)) from exc
         if not records:
-            raise gr.Error(f"{path} is empty: the run has not evaluated a checkpoint yet.")
+            raise gr.Error(f"{path.parent.name}/evals.jsonl is empty: the run has not "
+                           "evaluated a checkpoint yet.")
         keys = [k for k in SCORE_KEYS if any(k in r for r in records)]
         rows = [[r["step"], *(r.get(k) for k in keys)] for r in records]
         return {self.steps_plot: tracked_tokens(records),

@@ -348,12 +348,14 @@ def main(argv: list[str] | None = None, evaluator=None) -> int:
         args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     except SystemExit as exc:  # argparse already printed the usage and the error
         return int(exc.code or 0)
+    from unlearn.preflight import preflight
     from unlearn.run_dir import RunConfigMismatch
 
     _quiet_libraries()
     progress = TqdmProgress()
     sub = subs[args.command]
     try:
+        preflight(args)  # inputs, output folder, device: checked before the first stage
         return HANDLERS[args.command](args, progress, evaluator)
     except (argparse.ArgumentTypeError, RunConfigMismatch, FileNotFoundError,
             FileExistsError) as exc:
