@@ -84,6 +84,8 @@ PROBE_FILES: dict[str, tuple[str, type]] = {
     "neighbour_completion": ("neighbour_completion.jsonl", CompletionProbe),
     "target_probability": ("target_probability.jsonl", ProbabilityProbe),
     "neighbour_probability": ("neighbour_probability.jsonl", ProbabilityProbe),
+    "target_paraphrase": ("target_paraphrase.jsonl", ProbabilityProbe),
+    "neighbour_paraphrase": ("neighbour_paraphrase.jsonl", ProbabilityProbe),
     "target_trivia": ("target_trivia.jsonl", TriviaProbe),
     "neighbour_trivia": ("neighbour_trivia.jsonl", TriviaProbe),
     "general_mc": ("general_mc.jsonl", MCItem),
@@ -174,6 +176,9 @@ class Suite:
     neighbour_completion: list[CompletionProbe] = field(default_factory=list)
     target_probability: list[ProbabilityProbe] = field(default_factory=list)
     neighbour_probability: list[ProbabilityProbe] = field(default_factory=list)
+    # the same facts in other registers (Q&A, quiz card, dialogue, note, list), for robustness
+    target_paraphrase: list[ProbabilityProbe] = field(default_factory=list)
+    neighbour_paraphrase: list[ProbabilityProbe] = field(default_factory=list)
     target_trivia: list[TriviaProbe] = field(default_factory=list)
     neighbour_trivia: list[TriviaProbe] = field(default_factory=list)
     general_mc: list[MCItem] = field(default_factory=list)
