@@ -241,6 +241,25 @@ def test_rule2_no_space_forms_only_where_a_word_starts_without_space(bpe_tok):
     assert m.context_after(bpe_tok.bos_token_id) == "start"
 
 
+def test_rule2_possessive_plural_forms_forbid_no_word_pieces():
+    """The demo tokenizer reads " Lukes" as " Lu|k|es": the plural form must not forbid the piece
+    " Lu" (it begins "Lucy", "Luna", ...); " Luke" itself and its possessive " Luke|'s" stay."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(ASSETS.parent / "models" / "tokenizer")
+    m = AnchorMatcher(tok, AnchorDictionary({"Harry": ["Luke"]}))
+    piece, word = tok.convert_tokens_to_ids("ĠLu"), tok.convert_tokens_to_ids("ĠLuke")
+    assert m.translation_ids("Luke", "space", "s")[0] == piece  # the case being fixed
+    assert m.translation_ids("Luke", "space", "'s")[0] == word
+    for ctx in ("space", None):
+        assert word in m.first_tokens("Luke", ctx)
+        assert piece not in m.first_tokens("Luke", ctx)
+    ids = tok("Harry met Lucy.")["input_ids"]
+    tr = translate_block(ids, tok, m)
+    assert all(piece not in banned for banned in tr.forbidden)
+    assert word in tr.forbidden[-1]
+
+
 def test_rule2_skips_leading_articles(sp_tok):
     anchors = AnchorDictionary({"Hogwarts": ["the Mystic Academy"]})
     ids = sp_tok("He went to Hogwarts and the friend")["input_ids"]

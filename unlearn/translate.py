@@ -18,7 +18,8 @@ the position in the translated block whose prediction stands in for it:
   runner sets those baseline logits to the row mean before Eq. 1). "Could begin there" follows the
   context the next token is in: the after-a-space form ("ĠJon") everywhere, the no-space forms only
   after a newline, BOS or quote, so a small vocabulary's word pieces ("J" of "J|on") are not
-  forbidden in the middle of other words.
+  forbidden in the middle of other words. A possessive / plural variant ("Jon's", "Jons") counts
+  only when its first token is a whole word (" Lukes" read as " Lu|k|es" forbids no " Lu").
 """
 
 from __future__ import annotations
@@ -179,9 +180,12 @@ class AnchorMatcher:
         With `context` (a CONTEXTS name, or "lone_space"), only the variants that can begin right
         after a token that puts the text in that context (see `context_after`); without it, all of
         them. Leading articles are skipped ("the city school" -> "city": forbidding " the" would
-        forbid the commonest word). A whitespace-only first token (a lone "Ġ" / "▁") is skipped in
-        favour of the next token, which then belongs to the "lone_space" context: forbidding the
-        lone space would forbid every word.
+        forbid the commonest word). A possessive / plural form ("T's", "Ts") adds its first token
+        only when that token is a whole word: " Lukes" read as " Lu|k|es" would otherwise forbid
+        the piece " Lu" (the base form "T" always counts, it is how the translation begins).
+        A whitespace-only first token (a lone "Ġ" / "▁") is skipped in favour of the next token,
+        which then belongs to the "lone_space" context: forbidding the lone space would forbid
+        every word.
         """
         by_ctx = self._first_cache.get(translation)
         if by_ctx is None:
@@ -195,6 +199,8 @@ class AnchorMatcher:
                     ids = self.translation_ids(content, ctx, suf)
                     for k, t in enumerate(ids):
                         if self.token_text(t).strip():
+                            if suf and not self._ends_word(ids, k):
+                                break  # "Lukes" -> " Lu|k|es": " Lu" is a piece, not a word
                             where = ctx if k == 0 else "lone_space"
                             by_ctx.setdefault(where, set()).add(t)
                             break
@@ -202,6 +208,14 @@ class AnchorMatcher:
             by_ctx[None] = frozenset().union(*by_ctx.values())
             self._first_cache[translation] = by_ctx
         return by_ctx.get(context, frozenset())
+
+    def _ends_word(self, ids: tuple[int, ...], k: int) -> bool:
+        """True when token `k` of `ids` ends a word: it is the last token, or the next one does
+        not continue it (" Luke" before "'s" or " Smith" ends a word, " Lu" before "k" does not)."""
+        if k + 1 >= len(ids):
+            return True
+        nxt = self.token_text(ids[k + 1])
+        return not (nxt[:1] and _is_word_char(nxt[0]))
 
     def context_after(self, token_id: int) -> str:
         """Which running-text context the token after `token_id` starts in: "start" after a
