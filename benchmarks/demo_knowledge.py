@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--suite", default="demo", help='"demo" or a suite folder')
     p.add_argument("--samples", type=int, default=5)
     p.add_argument("--out", default=None, help="write the figures as JSON here")
+    p.add_argument("--markdown", action="store_true", help="also print a markdown table")
     args = p.parse_args(argv)
     suite = load_suite(args.suite)
     results = {}
@@ -82,6 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     for k in keys:
         print(f"{k:<34}" + "".join(f"{r.get(k, float('nan')):>14.3f}"
                                    for r in results.values()))
+    if args.markdown:
+        print("\n| measure | " + " | ".join(results) + " |")
+        print("|---|" + "---|" * len(results))
+        for k in keys:
+            print(f"| {k} | " + " | ".join(f"{r.get(k, float('nan')):.3f}"
+                                            for r in results.values()) + " |")
     for name, r in results.items():
         print(f"\n== sample greedy completions: {name}")
         for s in r["samples"]:
