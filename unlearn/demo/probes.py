@@ -78,12 +78,18 @@ def unique_answer(saga: Saga, fact: Fact) -> bool:
     return fact.relation not in PLAIN_RELATIONS and saga.get(fact.object) is not None
 
 
+def cloze_templates(saga: Saga) -> dict[str, tuple[str, ...]]:
+    """Held-out cloze templates in the saga's own words (the neighbour has its own)."""
+    return pt.NEIGHBOUR_CLOZE if saga.key == "neighbour" else pt.CLOZE
+
+
 def probability_probes(saga: Saga, prefix: str, rng: random.Random) -> list[dict]:
     rows = []
     for fact in saga.facts:
         if not unique_answer(saga, fact):
             continue
-        prompt = render(rng.choice(pt.CLOZE[fact.relation]), probe_context(saga, fact, rng))
+        prompt = render(rng.choice(cloze_templates(saga)[fact.relation]),
+                        probe_context(saga, fact, rng))
         rows.append({"prompt": prompt, "answer": " " + answer_word(saga, fact.object)})
     return number(rows, prefix)
 
@@ -117,7 +123,8 @@ def paraphrase_probes(saga: Saga, prefix: str, rng: random.Random) -> list[dict]
 def trivia_probes(saga: Saga, prefix: str, rng: random.Random) -> list[dict]:
     rows = []
     for fact in saga.facts:
-        prompt = render(rng.choice(pt.CLOZE[fact.relation]), probe_context(saga, fact, rng))
+        prompt = render(rng.choice(cloze_templates(saga)[fact.relation]),
+                        probe_context(saga, fact, rng))
         prompt = rng.choice(pt.QUESTION).format(prompt=prompt, saga=saga.pools.name)
         rows.append({"prompt": prompt, "correct": " " + answer_word(saga, fact.object),
                      "distractor": " " + distractor(saga, fact, rng)})
