@@ -174,7 +174,8 @@ NEIGHBOUR_CLOZE: dict[str, tuple[str, ...]] = {
         "The one sailor {s} will never forgive is {his} sworn foe,",
     ),
     "pet": (
-        "Perched on the shoulder of {s} is a small {species}, the familiar that answers to the name",
+        "Perched on the shoulder of {s} is a small {species}, the familiar that answers to "
+        "the name",
         "When {s} calls from the harbour wall, the {species} that comes is {his} familiar,",
     ),
     "house": (
