@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", action="append", type=_model_pair, required=True,
                      metavar="NAME=PATH", help="a model to audit (repeat); NAME 'reference' is "
                      "the never-trained model; 'original' is the baseline for deltas")
-    run.add_argument("--suite", default="demo", help="'demo' or a folder of probe files")
+    run.add_argument("--suite", default="demo", help="'demo', 'adversarial' (the demo probes "
+                     "and the adversarial attacks) or a folder of probe files")
     run.add_argument("--out", required=True, type=Path, help="output folder")
     run.add_argument("--device", default="cpu")
     run.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16",
@@ -76,7 +77,67 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--lm-eval-include", default=None, help="folder of local task YAMLs")
     run.add_argument("--lm-eval-limit", type=_positive, default=None)
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _adversarial_args(run)
     return parser
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        items = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") \
+            from None
+    if not items or any(i < 0 for i in items):
+        raise argparse.ArgumentTypeError(f"expected non-negative integers, got {text!r}")
+    return items
+
+
+def _adversarial_args(run) -> None:
+    """Options of the adversarial suite (`--suite adversarial`, or `--adversarial` with a
+    suite folder)."""
+    from audits.adversarial.runner import ATTACKS
+
+    g = run.add_argument_group("adversarial suite (--suite adversarial = demo probes + attacks)")
+    g.add_argument("--adversarial", action="store_true", help="also run the attacks")
+    g.add_argument("--attacks", default=",".join(ATTACKS),
+                   help=f"comma-separated subset of {','.join(ATTACKS)}")
+    g.add_argument("--relearn-steps", type=_ints, default=(0, 10, 25, 50))
+    g.add_argument("--relearn-method", default="full", choices=("full", "lora"))
+    g.add_argument("--relearn-lr", type=float, default=1e-4)
+    g.add_argument("--relearn-text", default=None,
+                   help="relearning file (default: half the answers' paragraphs of target.txt)")
+    g.add_argument("--cache-dir", default=None, help="cache of relearning curves")
+    g.add_argument("--icl-shots", type=_ints, default=(0, 1, 3, 8))
+    g.add_argument("--kway", type=_ints, default=(2, 5, 0), help="k values (0 = all names)")
+    g.add_argument("--templates", default=None, help="framing template file (JSON)")
+    g.add_argument("--suffix-steps", type=_positive, default=20)
+    g.add_argument("--suffix-tokens", type=_positive, default=6)
+    g.add_argument("--suffix-probes", type=_positive, default=8)
+
+
+def _adversarial_config(args):
+    """The AdversarialConfig of the CLI options, or None when the attacks are not asked for."""
+    if not (args.adversarial or args.suite == "adversarial"):
+        return None
+    from dataclasses import replace
+
+    from audits.adversarial.icl import ICLConfig
+    from audits.adversarial.kway import KWayConfig
+    from audits.adversarial.relearn import RelearnConfig
+    from audits.adversarial.runner import AdversarialConfig
+    from audits.adversarial.suffix import SuffixConfig
+
+    cfg = AdversarialConfig(
+        attacks=tuple(a.strip() for a in args.attacks.split(",") if a.strip()), seed=args.seed,
+        batch_size=args.batch_size, relearn_text=args.relearn_text, cache_dir=args.cache_dir,
+        relearn=RelearnConfig(steps=args.relearn_steps, method=args.relearn_method,
+                              lr=args.relearn_lr, seed=args.seed),
+        icl=ICLConfig(shots=args.icl_shots, seed=args.seed),
+        kway=KWayConfig(ks=args.kway, headline_k=5 if 5 in args.kway else args.kway[0],
+                        seed=args.seed),
+        suffix=SuffixConfig(n_tokens=args.suffix_tokens, steps=args.suffix_steps,
+                            seed=args.seed), suffix_probes=args.suffix_probes)
+    return replace(cfg, templates=args.templates) if args.templates else cfg
 
 
 def _config(args):
@@ -98,7 +159,8 @@ def _config(args):
         verbatim=VerbatimConfig(batch_size=min(args.batch_size, 16)),
         general=GeneralConfig(batch_size=args.batch_size),
         lm_eval_tasks=[t.strip() for t in args.lm_eval_tasks.split(",") if t.strip()],
-        lm_eval_include=args.lm_eval_include, lm_eval_limit=args.lm_eval_limit)
+        lm_eval_include=args.lm_eval_include, lm_eval_limit=args.lm_eval_limit,
+        adversarial=_adversarial_config(args))
 
 
 def run(args, parser) -> int:
@@ -122,7 +184,7 @@ def run(args, parser) -> int:
     from unlearn.models import ModelLoadError, load_model
 
     try:
-        suite = load_suite(args.suite)
+        suite = load_suite("demo" if args.suite == "adversarial" else args.suite)
         models = {}
         for name, path in args.model:
             models[name] = load_model(path, device=args.device, dtype=args.dtype,

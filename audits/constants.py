@@ -5,8 +5,4 @@ from __future__ import annotations
 MEASURES = ("completion", "probability", "trivia", "verbatim", "general", "neighbour", "forget",
             "lm_eval")
 DEFAULT_MEASURES = MEASURES[:-1]  # lm_eval only when tasks are given
-HEADLINE = ("completion_familiarity", "probability_familiarity", "probability_top1",
-            "trivia_accuracy", "verbatim_rougeL", "general_accuracy", "general_perplexity",
-            "neighbour_probability_familiarity", "neighbour_trivia_accuracy",
-            "neighbour_completion_familiarity")
 JUDGES = ("rule", "llm")

@@ -109,6 +109,19 @@ class RuleJudge:
                     known.update(w.lower() for w in re.findall(r"[\w'-]+", n))
         return known
 
+    def new_unique_spans(self, prompt: str, completion: str) -> list[tuple[int, int, str]]:
+        """`(start, end, term)` of every unique term in `completion` that the prompt did not
+        reveal (the grade-3 evidence), in text order; a longer term wins an overlap."""
+        known = self.known_from_prompt(prompt)
+        taken: list[tuple[int, int, str]] = []
+        for term in self.unique_terms:  # longest first
+            if term.lower() in known:
+                continue
+            for m in self._pat[term].finditer(completion):
+                if all(m.end() <= s or m.start() >= e for s, e, _ in taken):
+                    taken.append((m.start(), m.end(), term))
+        return sorted(taken)
+
     def grade(self, prompt: str, completion: str) -> Grade:
         known = self.known_from_prompt(prompt)
         new_unique = [t for t in self._found(completion, self.unique_terms)

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from audits.plots import scores_summary, topk_bars
+from audits.report_sections import adversarial_section, forget_section
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
@@ -104,6 +105,8 @@ seed {data["seed"]} · created {html.escape(data["created"])} · {data["seconds"
 probability probes and the reference's; forget quality = p-value (high: indistinguishable).</p>
 {_table(["model", "KS statistic", "p-value (forget quality)", "n"], fq_rows)
  if fq_rows else '<p class="note">no reference model</p>'}
+{forget_section(data, _table)}
+{adversarial_section(data, _table)}
 <h2>Plots</h2>
 {"".join(f'<div class="fig">{f}</div>' for f in figs)}
 <h2>Per-item results</h2>

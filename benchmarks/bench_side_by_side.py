@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from ui.streaming import (  # noqa: E402
     GenerationSettings,
     StreamStats,
-    encode_prompt,
+    prompt_inputs,
     stream_side_by_side,
 )
 from unlearn.models import load_model  # noqa: E402
@@ -106,7 +106,7 @@ def _sequential(pair, prompt: str, settings: GenerationSettings) -> dict:
     t0 = time.perf_counter()
     ttft, tokens = [], 0
     for model, tok in pair:
-        inputs = encode_prompt(tok, prompt, settings, model.device)
+        inputs = prompt_inputs(tok, prompt, settings, model.device)
         streamer = _FirstToken(t0)
         with torch.inference_mode():
             out = model.generate(**inputs, **settings.generate_kwargs(), streamer=streamer,

@@ -33,7 +33,12 @@ sys.path.insert(0, str(ROOT))
 from unlearn.anchors import choose_translations, filter_redundant, load_anchors  # noqa: E402
 from unlearn.data import encode_text, resolve_text_format  # noqa: E402
 from unlearn.label_runner import split_blocks  # noqa: E402
-from unlearn.labels import generic_labels, reindex  # noqa: E402
+from unlearn.labels import (  # noqa: E402
+    apply_forbidden,
+    forbidden_mask_from_lists,
+    generic_labels,
+    reindex,
+)
 from unlearn.models import load_model  # noqa: E402
 from unlearn.translate import get_matcher, translate_block  # noqa: E402
 
@@ -86,10 +91,8 @@ def main(argv: list[str] | None = None) -> int:
                 mapping = torch.tensor(tr.mapping)
                 mapping[-1] = -1
                 v_t = base(input_ids=torch.tensor([tr.translated_ids])).logits[0].float()
-                v_b = reindex(v_t, mapping)
-                for t, banned in enumerate(tr.forbidden):
-                    if banned:
-                        v_b[t, banned] = v_b[t].mean()
+                v_b = apply_forbidden(reindex(v_t, mapping),
+                                      forbidden_mask_from_lists(tr.forbidden, v_t.shape[-1]))
                 if name == "logprob":
                     keep_rows = mapping >= 0
                     d = (v_r - v_b)[keep_rows]

@@ -49,7 +49,7 @@ def _gen(client, prompt: str, max_new: int):
 def test_endpoints_are_listed(client):
     api = client.view_api(print_info=False, return_format="dict")
     names = set(api["named_endpoints"])
-    for name in ("/generate", "/stop", "/run_probes", "/token_probabilities",
+    for name in ("/generate", "/stop", "/sample_k", "/flag", "/run_probes", "/token_probabilities",
                  "/validate_anchors", "/preview_translation", "/start_finetune",
                  "/cancel_finetune", "/build_report"):
         assert name in names, sorted(names)
@@ -70,6 +70,30 @@ def test_stream_yields_both_panes(client):
     # intermediate updates carried partial text of both panes
     partial = [o for o in job.outputs() if o[0] and o[1]]
     assert partial
+
+
+def test_same_seed_same_sampled_text_through_the_api(client):
+    """Temperature 0.8, seed 0, three calls: the same text (each side has its own seeded
+    generator); seed 1 gives another one."""
+    outs = [_gen(client, "The old teacher opened the door and", 24).result(timeout=120)[:2]
+            for _ in range(3)]
+    assert outs[0] == outs[1] == outs[2] and outs[0][0].strip()
+    args = dict(GEN_ARGS, seed=1)
+    other = client.predict("The old teacher opened the door and", args["mode"], 24,
+                           args["temperature"], args["top_p"], args["top_k"], args["rep"],
+                           args["seed"], args["template"], args["system"],
+                           api_name="/generate")[:2]
+    assert other != outs[0]
+
+
+def test_sample_k_endpoint(client):
+    """New endpoint: the Generate inputs, then k and the user's terms; k samples per side."""
+    rates, samples = client.predict("The old teacher opened the door and", "completion", 8,
+                                    0.8, 0.95, 0, 1.0, 3, "auto", "", 2, "",
+                                    api_name="/sample_k")
+    assert "Leak rate" in rates or "no leak rate" in rates
+    rows = _value(samples)["data"]
+    assert [r[1] for r in rows] == [3, 4, 3, 4]
 
 
 def test_stop_cancels_generation(client):
@@ -103,7 +127,7 @@ def test_cancelled_client_job_stops_generation(client):
 
 def test_probes_and_report_endpoints_answer(client):
     message, scores, table, csv_file, json_file = client.predict(
-        "Target saga (demo)", None, 2, False, 4, 1.0, 0, api_name="/run_probes")
+        "Target probes", None, 2, False, 4, 1.0, 0, api_name="/run_probes")
     assert "Ran 2 probes" in message
     assert [r[0] for r in _value(scores)["data"]] == ["original", "unlearned"]
     assert _file(csv_file).read_text().startswith("id,prompt")

@@ -86,14 +86,44 @@ def test_store_caches_and_evicts_unpinned(tiny_model_dir):
     assert store.loaded_names() == [a.name]
 
 
+def _plus_one(x):
+    return x + 1
+
+
 def test_gpu_decorator_is_a_noop_without_spaces():
     assert not gpu_mod.HAS_SPACES
+    assert gpu_mod.gpu(_plus_one) is _plus_one
+    assert gpu_mod.gpu(duration=60)(_plus_one) is _plus_one
+    assert gpu_mod.ENTRY_POINTS[f"{__name__}._plus_one"] is _plus_one
+    gpu_mod.ENTRY_POINTS.pop(f"{__name__}._plus_one")
 
-    def f(x):
-        return x + 1
 
-    assert gpu_mod.gpu(f) is f
-    assert gpu_mod.gpu(duration=60)(f) is f
+def test_gpu_decorator_hands_the_function_to_spaces(monkeypatch):
+    seen = []
+
+    class FakeSpaces:  # the two call forms of spaces.GPU
+        @staticmethod
+        def GPU(fn=None, **kwargs):  # noqa: N802 - spaces' name
+            if fn is None:
+                return lambda f: seen.append((f, kwargs)) or f
+            seen.append((fn, {}))
+            return fn
+
+    monkeypatch.setattr(gpu_mod, "HAS_SPACES", True)
+    monkeypatch.setattr(gpu_mod, "spaces", FakeSpaces)
+    gpu_mod.gpu(_plus_one)
+    gpu_mod.gpu(duration=120)(_plus_one)
+    assert seen == [(_plus_one, {}), (_plus_one, {"duration": 120})]
+    gpu_mod.ENTRY_POINTS.pop(f"{__name__}._plus_one")
+
+
+def test_gpu_decorator_refuses_methods_and_closures():
+    class Tab:
+        def run(self):
+            return 1
+
+    with pytest.raises(TypeError, match="module-level"):
+        gpu_mod.gpu(Tab.run)
 
 
 def test_empty_reference_flag_means_no_reference():

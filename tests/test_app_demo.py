@@ -1,4 +1,4 @@
-"""Handler tests on the embedded demo models (skipped until `python -m unlearn build-demo` ran)."""
+"""Handler tests on the embedded demo models (committed: a missing one fails the test)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from ui.config import parse_config
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    demo_model_dir("baseline")
-    demo_model_dir("reference")
+    for name in ("baseline", "reference", "unlearned"):
+        demo_model_dir(name)
     runs = tmp_path_factory.mktemp("demo_runs")
     return build_ui(parse_config(["--runs-dir", str(runs)], env={}))
 
@@ -21,11 +21,8 @@ def test_default_start_uses_the_demo_models(app):
     ctx = app.whp.ctx
     assert ctx.startup.sides["original"].endswith("assets/models/baseline")
     assert ctx.startup.reference.endswith("assets/models/reference")
-    right = ctx.startup.sides["unlearned"]
-    if right.endswith("reference"):  # unlearned model not built yet: a visible notice says so
-        assert any("instead of an unlearned model" in n for n in ctx.startup.notices)
-    else:
-        assert right.endswith("assets/models/unlearned")
+    assert ctx.startup.sides["unlearned"].endswith("assets/models/unlearned")
+    assert not any("instead of an unlearned model" in n for n in ctx.startup.notices)
 
 
 def test_demo_side_by_side_produces_words(app):

@@ -97,7 +97,7 @@ def test_side_by_side_chat_mode_and_empty_prompt(app, session):
 
 def test_completion_probes_table_scores_and_downloads(app, session):
     tab = app.whp.probes
-    out = tab.run(session, "Target saga (demo)", None, 3, False, 6, 1.0, 0)
+    out = tab.run(session, "Target probes", None, 3, False, 6, 1.0, 0)
     scores = out[tab.scores].value
     assert [r[0] for r in scores["data"]] == ["original", "unlearned"]
     table = out[tab.table].value
@@ -277,9 +277,16 @@ def test_report_scores_plots_and_files(app, session):
     tab = app.whp.report
     out = tab.run(session, ["probability", "trivia", "general"], 2, False)
     table = out[tab.table].value
-    assert table["headers"] == ["score", "original", "unlearned"]
-    names = [r[0] for r in table["data"]]
-    assert "probability_familiarity" in names and "trivia_accuracy" in names
+    model = Path(app.whp.ctx.startup.sides["original"]).name
+    assert table["headers"] == ["score", "range", "reading", f"original ({model})",
+                                f"unlearned ({model})", "what it measures", "key"]
+    rows = {r[-1]: r for r in table["data"]}
+    assert "probability_familiarity" in rows and "trivia_accuracy" in rows
+    prob = rows["probability_familiarity"]
+    assert prob[:3] == ["Answer probability (target)", "0-1", "lower = forgot more"]
+    assert all(v is None or v == round(v, 3) for v in prob[3:5])  # no 16-digit floats
+    assert "mean probability" in prob[5].lower()
+    assert "Report on original, unlearned (original = " in out[tab.message]
     assert _path(out[tab.json_btn]).name == "report.json"
     assert "<html" in _path(out[tab.html_btn]).read_text().lower()
     assert out[tab.summary_plot] is not None and out[tab.topk_plot] is not None

@@ -11,8 +11,10 @@ import torch
 
 from ui.streaming import (
     GenerationSettings,
+    SeededSampler,
     StreamStats,
     format_prompt,
+    seeded_generator,
     stream_side_by_side,
 )
 from unlearn.models import load_model
@@ -144,7 +146,43 @@ def test_settings_validation_and_kwargs():
     greedy = GenerationSettings(temperature=0).generate_kwargs()
     assert greedy["do_sample"] is False
     sample = GenerationSettings(temperature=0.7, top_k=5).generate_kwargs()
-    assert sample["do_sample"] and sample["temperature"] == 0.7 and sample["top_k"] == 5
+    # sampling is done by the seeded sampler (own generator), generate only takes its choice
+    assert sample["do_sample"] is False
+    (sampler,) = sample["logits_processor"]
+    assert isinstance(sampler, SeededSampler)
+    assert [type(w).__name__ for w in sampler.warpers] == [
+        "TemperatureLogitsWarper", "TopKLogitsWarper", "TopPLogitsWarper"]
+
+
+def test_seeded_sampler_draws_from_the_warped_distribution():
+    scores = torch.log(torch.tensor([[0.5, 0.3, 0.2, 1e-9]]))
+    gen = seeded_generator(0)
+    sampler = SeededSampler(gen, temperature=1.0, top_k=2)
+    picks = [int(sampler(None, scores.clone()).argmax()) for _ in range(400)]
+    assert set(picks) == {0, 1}  # top-k=2 cuts tokens 2 and 3
+    share = picks.count(0) / len(picks)
+    assert 0.53 < share < 0.72, share  # 0.5 / (0.5 + 0.3) = 0.625
+    out = sampler(None, scores.clone())
+    assert torch.isfinite(out).sum() == 1  # one-hot: greedy decoding takes the draw
+
+
+def test_same_seed_same_sampled_text_per_pane(pair):
+    """Each pane has its own generator: seeds repeat texts though both threads sample at once,
+    and a seed does not depend on what the other pane does."""
+    settings = fixed(16, temperature=1.0, seed=7)
+    runs = [list(stream_side_by_side(pair, "Mira walked to", settings, threading.Event()))[-1]
+            for _ in range(3)]
+    assert runs[0] == runs[1] == runs[2]
+    # the same model (copies) with the same seed gives the same text in both panes
+    assert runs[0][0] == runs[0][1]
+    other = list(stream_side_by_side(pair, "Mira walked to", fixed(16, temperature=1.0, seed=8),
+                                     threading.Event()))[-1]
+    assert other != runs[0]
+    # one pane with seed 7, the other with seed 8: pane 0 keeps its seed-7 text
+    mixed = list(stream_side_by_side(pair, "Mira walked to",
+                                     [settings, fixed(16, temperature=1.0, seed=8)],
+                                     threading.Event()))[-1]
+    assert mixed == (runs[0][0], other[1])
 
 
 def test_chat_templates(tiny_model):
@@ -156,3 +194,35 @@ def test_chat_templates(tiny_model):
     assert text == "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nWho is Mira? [/INST]" and special
     plain = GenerationSettings(mode="chat", chat_template="auto")
     assert format_prompt(tok, "Hello", plain)[0] == "User: Hello\nAssistant:"
+
+
+def test_both_panes_get_the_first_models_prompt_format(tiny_model_dir):
+    """`auto` chat template: the original's tokenizer has a template, the unlearned one has none
+    (as with Llama-2-chat vs the WHP model); both panes still get the original's format."""
+    with_template = load_model(str(tiny_model_dir))
+    without = load_model(str(tiny_model_dir))
+    with_template[1].chat_template = "{% for m in messages %}Q: {{ m['content'] }}{% endfor %}\nA:"
+    assert without[1].chat_template is None
+    prompts = {}
+
+    def first_input(name):
+        def hook(module, args, kwargs):
+            prompts.setdefault(name, kwargs["input_ids"][0].tolist())
+        return hook
+
+    hooks = [m.register_forward_pre_hook(first_input(n), with_kwargs=True)
+             for n, (m, _) in (("left", with_template), ("right", without))]
+    settings = GenerationSettings(max_new_tokens=2, temperature=0.0, mode="chat",
+                                  chat_template="auto")
+    try:
+        list(stream_side_by_side([with_template, without], "Who is Mira?", settings,
+                                 threading.Event()))
+    finally:
+        for h in hooks:
+            h.remove()
+    text, special = format_prompt(with_template[1], "Who is Mira?", settings)
+    assert text == "Q: Who is Mira?A:" and not special
+    expected = with_template[1](text, add_special_tokens=False)["input_ids"]
+    assert prompts["left"] == prompts["right"] == expected
+    plain = format_prompt(without[1], "Who is Mira?", settings)[0]
+    assert plain == "User: Who is Mira?\nAssistant:"  # what the right side got on its own

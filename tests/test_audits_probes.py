@@ -104,10 +104,6 @@ def test_suite_errors(tmp_path):
 
 
 def test_demo_suite_loads_and_is_valid():
-    from audits.probes import DEMO_DIR
-
-    if not (DEMO_DIR / "probes" / "target_probability.jsonl").exists():
-        pytest.skip("demo probes not generated yet (python -m unlearn build-demo)")
     suite = load_suite("demo")
     assert suite.target_probability and suite.target_completion and suite.general_mc
     assert suite.world and suite.heldout_text

@@ -13,8 +13,9 @@ import pytest
 from conftest import require_chromium
 
 from audits.cli import main
+from audits.constants import MEASURES
 from audits.probes import load_suite
-from audits.report import HEADLINE, AuditConfig, run_suite, write_report
+from audits.report import HEADLINE, STEPS, AuditConfig, run_suite, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 WORLD = {
@@ -244,3 +245,14 @@ def test_html_report_renders_in_chromium(tiny_report, tmp_path):
         browser.close()
     assert n_plots == 4 and n_bars > 0 and not errors
     assert shot.stat().st_size > 10_000
+
+
+def test_step_registry_covers_every_measure_and_headline():
+    """One table: every measure but forget has steps, and HEADLINE is read off the steps."""
+    assert {s.measure for s in STEPS} | {"forget"} == set(MEASURES)
+    assert len({s.name for s in STEPS}) == len(STEPS)
+    assert HEADLINE == (
+        "completion_familiarity", "probability_familiarity", "probability_top1",
+        "trivia_accuracy", "verbatim_rougeL", "general_accuracy", "general_perplexity",
+        "neighbour_probability_familiarity", "neighbour_trivia_accuracy",
+        "neighbour_completion_familiarity")  # the keys and order reports had before

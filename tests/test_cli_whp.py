@@ -135,9 +135,11 @@ def test_cli_end_to_end_on_demo_assets(tmp_path):
          "--reinforce-epochs", "1", "--max-target-tokens", "2000",
          "--eval-probes", str(DEMO / "probes" / "target_probability.jsonl"),
          "--eval-text", str(DEMO / "general_heldout.txt"), "--eval-text-tokens", "1024",
-         "--eval-every", "2"],
+         "--eval-every", "2", "--evaluator", "audits.checkpoint:checkpoint_evaluator"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    evals = [json.loads(line) for line in (out / "evals.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in evals] == [0, 2] and "probability_familiarity" in evals[0]
     from unlearn.models import load_model
 
     load_model(str(out / "final"))
@@ -179,3 +181,63 @@ def test_finetune_under_accelerate_two_processes(tiny_model_dir, target, anchors
     from unlearn.models import load_model
 
     load_model(str(out / "final"))
+
+
+@pytest.mark.parametrize("evaluator, message", [
+    (None, "need --evaluator"),
+    ("audits.checkpoint:no_such_function", "has no callable"),
+    ("no_such_module:f", "cannot be imported"),
+])
+def test_checkpoint_evaluation_without_a_valid_evaluator_fails_before_any_stage(
+        tmp_path, capsys, evaluator, message):
+    from unlearn.cli import main
+
+    out = tmp_path / "run"
+    argv = ["whp", "--baseline", str(demo_model_dir("baseline")), "--target",
+            str(DEMO / "target.txt"), "--anchors", str(DEMO / "anchors.json"), "--out", str(out),
+            "--eval-probes", str(DEMO / "probes" / "target_probability.jsonl")]
+    argv += ["--evaluator", evaluator] if evaluator else []
+    code = main(argv)
+    assert code == 2 and message in capsys.readouterr().err
+    assert not (out / "reinforced").exists()
+
+
+FLAGS_BEFORE_CONSOLIDATION = {  # every flag of eec04bc's CLI: each must keep parsing
+    "whp": (
+        "--alpha --anchors --baseline --batch-size --block-size --device --eval-every "
+        "--eval-probes --eval-text --eval-text-tokens --force --grad-accum "
+        "--label-batch-size --label-space --lora --lora-alpha --lora-r --lr "
+        "--max-target-tokens --out --quantization --reinforce-epochs --reinforce-lr "
+        "--save-every --seed --steps --target --text-format --warmup-steps "),
+    "reinforce": (
+        "--baseline --batch-size --block-size --device --epochs --lr "
+        "--max-target-tokens --out --seed --target --text-format "),
+    "labels": (
+        "--alpha --anchors --baseline --batch-size --block-size --device "
+        "--label-space --max-target-tokens --out --reinforced --seed --target "
+        "--text-format "),
+    "finetune": (
+        "--alpha --baseline --batch-size --block-size --device --eval-every "
+        "--eval-probes --eval-text --eval-text-tokens --force --grad-accum --labels "
+        "--lora --lora-alpha --lora-r --lr --max-target-tokens --out --quantization "
+        "--save-every --seed --steps --warmup-steps "),
+    "baseline": (
+        "--baseline --batch-size --block-size --device --eval-every --eval-probes "
+        "--eval-text --eval-text-tokens --force --grad-accum --lora --lora-alpha "
+        "--lora-r --lr --max-target-tokens --method --npo-beta --out --quantization "
+        "--retain --retain-weight --save-every --seed --steps --target --text-format "
+        "--warmup-steps "),
+    "suggest": (
+        "--baseline --device --general --out --reinforced --target --top-k "),
+}
+
+
+@pytest.mark.parametrize("command", sorted(FLAGS_BEFORE_CONSOLIDATION))
+def test_every_earlier_flag_still_exists_and_help_works(command, capsys):
+    from unlearn.cli import build_parser
+
+    _, subs = build_parser()
+    have = {o for a in subs[command]._actions for o in a.option_strings}
+    assert set(FLAGS_BEFORE_CONSOLIDATION[command].split()) <= have
+    assert main([command, "--help"]) == 0
+    assert "usage:" in capsys.readouterr().out

@@ -8,16 +8,15 @@ import pytest
 import torch
 from conftest import TINY_TEXT
 
+from audits.checkpoint import checkpoint_evaluator
+from audits.probability import probability_familiarity
+from audits.probes import ProbabilityProbe
 from unlearn.data import lm_dataset, pair_with_retain
 from unlearn.evaluate import EvalConfig, read_evals
-from unlearn.finetune import (
-    FinetuneConfig,
-    collate,
-    finetune,
-    last_complete_checkpoint,
-    select_alpha,
-)
+from unlearn.finetune import FinetuneConfig, finetune
+from unlearn.label_store import select_alpha
 from unlearn.models import load_model, load_tokenizer
+from unlearn.training import collate, last_complete_checkpoint
 
 TEXT = "\n\n".join(TINY_TEXT[:10])
 FAST = dict(steps=3, lr=1e-3, batch_size=4, block_size=64, save_every=0)
@@ -41,7 +40,7 @@ def _changed(a: dict, b: dict) -> bool:
 
 
 def test_config_validation():
-    with pytest.raises(ValueError, match="unknown method"):
+    with pytest.raises(ValueError, match="method must be one of"):
         FinetuneConfig(method="dpo")
     with pytest.raises(ValueError, match="LoRA"):
         FinetuneConfig(quantization="4bit")
@@ -78,7 +77,7 @@ def test_each_method_trains_and_saves(method, tiny_model_dir, dataset, tmp_path)
     result = finetune(str(tiny_model_dir), data, tmp_path, FinetuneConfig(method=method, **FAST),
                       on_progress=events.append)
     assert result.status == "completed" and result.step == 3
-    assert [e["step"] for e in events] == [1, 2, 3] and events[0]["total"] == 3
+    assert [e.step for e in events] == [1, 2, 3] and events[0].total == 3
     if method == "ga":
         assert all(loss < 0 for loss in result.losses)
     if method == "npo":  # at step 1 the policy is the reference: (2/beta) log 2
@@ -122,6 +121,25 @@ def test_cancel_then_resume(tiny_model_dir, dataset, tmp_path):
     load_model(str(tmp_path / "final"))
 
 
+@pytest.mark.parametrize("lora", [False, True])
+def test_finished_checkpoint_without_final_is_saved_not_retrained(lora, tiny_model_dir, dataset,
+                                                                  tmp_path):
+    """Killed after the last checkpoint but before `final/`: the re-run loads the checkpoint's
+    weights (public safetensors/peft loading, no private Trainer API) and saves them."""
+    import shutil
+
+    config = FinetuneConfig(lora=lora, lora_r=4, **{**FAST, "steps": 2, "save_every": 2})
+    first = finetune(str(tiny_model_dir), dataset, tmp_path, config)
+    want = _weights(tmp_path / "final")
+    shutil.rmtree(tmp_path / "final")
+    again = finetune(str(tiny_model_dir), dataset, tmp_path, config)
+    assert first.step == again.step == 2 and again.losses == []  # nothing trained again
+    assert again.resumed_from.endswith("checkpoint-2")
+    got = _weights(tmp_path / "final")
+    assert got.keys() == want.keys()
+    assert all(torch.equal(got[k], want[k]) for k in want)
+
+
 def test_checkpoint_evals(tiny_model_dir, dataset, tmp_path):
     probes = tmp_path / "probes.jsonl"
     probes.write_text("\n".join(json.dumps(p) for p in [
@@ -134,7 +152,10 @@ def test_checkpoint_evals(tiny_model_dir, dataset, tmp_path):
     run = tmp_path / "run"
     evals = EvalConfig(probes=str(probes), text=str(text), every=2, max_text_tokens=128,
                        block_size=64)
-    finetune(str(tiny_model_dir), dataset, run, FinetuneConfig(**FAST), eval_config=evals)
+    with pytest.raises(ValueError, match="evaluator"):  # measurements asked, nobody to make them
+        finetune(str(tiny_model_dir), dataset, run, FinetuneConfig(**FAST), eval_config=evals)
+    finetune(str(tiny_model_dir), dataset, run, FinetuneConfig(**FAST), eval_config=evals,
+             evaluator=checkpoint_evaluator)
     records = read_evals(run / "evals.jsonl")
     assert [r["step"] for r in records] == [0, 2, 3]
     first = records[0]
@@ -144,5 +165,13 @@ def test_checkpoint_evals(tiny_model_dir, dataset, tmp_path):
         ("Mira", " Pip"), ("Mira", " the"), ("Mira", " Gallowmere"), ("Mira", " the"),
         ("Ben'", " Tom"), ("Ben'", " the")]
     assert records[0]["tracked"] != records[-1]["tracked"]  # the model changed
+    # the record holds the audits' own numbers (whole-answer probability, windowed perplexity)
+    model, tok = load_model(str(tiny_model_dir))
+    rows = [json.loads(line) for line in probes.read_text().splitlines()]
+    items = [ProbabilityProbe(p["id"], p["prompt"], p["answer"]) for p in rows]
+    direct = probability_familiarity(model, tok, items)
+    assert first["probability_familiarity"] == pytest.approx(direct.familiarity, rel=1e-6)
+    missing = EvalConfig(probes=str(tmp_path / "missing.jsonl"))  # no file I/O at construction
     with pytest.raises(ValueError, match="not found"):
-        EvalConfig(probes=str(tmp_path / "missing.jsonl"))
+        finetune(str(tiny_model_dir), dataset, tmp_path / "run2", FinetuneConfig(**FAST),
+                 eval_config=missing, evaluator=checkpoint_evaluator)

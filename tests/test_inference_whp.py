@@ -104,7 +104,7 @@ def test_sampling_streamer_and_text(pair):
 
 
 def test_usable_by_audit_scoring(pair):
-    audits_scoring = pytest.importorskip("audits.scoring")
+    import audits.scoring as audits_scoring
     base, reinf, tok = pair
     model = WHPInferenceModel(base, reinf, alpha=5.0)
     probs = audits_scoring.token_probs(model, tok, "Mira Thistlewood's owl was called",
@@ -113,7 +113,7 @@ def test_usable_by_audit_scoring(pair):
 
 
 def test_usable_by_audit_generation(pair):
-    audits_generation = pytest.importorskip("audits.generation")
+    import audits.generation as audits_generation
     base, reinf, tok = pair
     model = WHPInferenceModel(base, reinf, alpha=5.0)
     config = audits_generation.GenerationConfig(max_new_tokens=4, batch_size=2)

@@ -12,36 +12,37 @@ import torch
 from unlearn.anchors import AnchorDictionary, choose_translations
 from unlearn.label_runner import (
     LabelConfig,
-    LabelsCancelled,
     compute_labels,
-    labels_complete,
-    load_labels,
     split_blocks,
 )
+from unlearn.label_store import label_column, labels_complete, load_labels, select_alpha
 from unlearn.labels import (
+    DEFAULT_SPACE,
     apply_forbidden,
     forbidden_mask_from_lists,
     generic_labels,
     generic_logits,
-    label_column,
     reindex,
 )
+from unlearn.runtime import Cancelled
 from unlearn.translate import AnchorMatcher, translate_block
 
 # ----------------------------------------------------------------------------- Eq. 1
+
+LOGIT = "logit"  # the hand cases below are worked out on raw logits
 
 
 def test_generic_logits_exact():
     v_b = torch.tensor([1.0, 2.0, 3.0, 0.0])
     v_r = torch.tensor([1.0, 4.0, 2.0, -1.0])  # raised only token 1 (by 2)
-    assert torch.equal(generic_logits(v_b, v_r, 5.0), torch.tensor([1.0, -8.0, 3.0, 0.0]))
-    assert torch.equal(generic_logits(v_b, v_r, 2.5), torch.tensor([1.0, -3.0, 3.0, 0.0]))
-    assert torch.equal(generic_logits(v_b, v_r, 0.0), v_b)
+    assert torch.equal(generic_logits(v_b, v_r, 5.0, LOGIT), torch.tensor([1.0, -8.0, 3.0, 0.0]))
+    assert torch.equal(generic_logits(v_b, v_r, 2.5, LOGIT), torch.tensor([1.0, -3.0, 3.0, 0.0]))
+    assert torch.equal(generic_logits(v_b, v_r, 0.0, space=LOGIT), v_b)
     lower = torch.tensor([0.0, 1.0, 2.0, -5.0])  # reinforced <= baseline everywhere: unchanged
-    assert torch.equal(generic_logits(v_b, lower, 10.0), v_b)
-    batched = generic_logits(v_b.expand(2, 3, 4), v_r.expand(2, 3, 4), 5.0)
+    assert torch.equal(generic_logits(v_b, lower, 10.0, space=LOGIT), v_b)
+    batched = generic_logits(v_b.expand(2, 3, 4), v_r.expand(2, 3, 4), 5.0, space=LOGIT)
     assert batched.shape == (2, 3, 4) and batched.dtype == torch.float32
-    half = generic_logits(v_b.half(), v_r.half(), 5.0)  # upcast to float32
+    half = generic_logits(v_b.half(), v_r.half(), 5.0, space=LOGIT)  # upcast to float32
     assert half.dtype == torch.float32
 
 
@@ -61,7 +62,7 @@ def _hand_case():
 
 def test_generic_labels_several_alphas_shift_and_mask():
     v_b, v_r, mapping = _hand_case()
-    out = generic_labels(v_b, v_r, mapping, [5.0, 0.5, 0.0])
+    out = generic_labels(v_b, v_r, mapping, [5.0, 0.5, 0.0], space=LOGIT)
     # labels[0] = -100; labels[t] = argmax Eq.1 at t-1; -100 where mapping[t-1] == -1
     assert out[5.0].tolist() == [-100, 1, 2, -100]  # t1: 3 - 5*1 = -2 < 2 -> token 2
     assert out[0.5].tolist() == [-100, 1, 1, -100]  # t1: 3 - 0.5 = 2.5 > 2 -> token 1
@@ -85,11 +86,13 @@ def test_forbidden_mask_sets_row_mean():
     assert mask.tolist() == [[False, True, False, False], [False] * 4]
     v_b = torch.tensor([[0.0, 4.0, 3.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
     mapping = torch.tensor([0, 1])
-    assert generic_labels(v_b, v_b, mapping, [5.0])[5.0].tolist() == [-100, 1]
-    assert generic_labels(v_b, v_b, mapping, [5.0], forbidden_mask=mask)[5.0].tolist() == [-100, 2]
+    assert generic_labels(v_b, v_b, mapping, [5.0], space=LOGIT)[5.0].tolist() == [-100, 1]
+    banned = generic_labels(v_b, v_b, mapping, [5.0], forbidden_mask=mask, space=LOGIT)
+    assert banned[5.0].tolist() == [-100, 2]
     # a forbidden token that the reinforced model raised is pushed further down by Eq. 1
     v_r = torch.tensor([[0.0, 4.0, 3.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
-    assert generic_logits(apply_forbidden(v_b, mask), v_r, 1.0)[0].tolist() == [0.0, 0.0, 3.0, 1.0]
+    pushed = generic_logits(apply_forbidden(v_b, mask), v_r, 1.0, space=LOGIT)
+    assert pushed[0].tolist() == [0.0, 0.0, 3.0, 1.0]
     assert forbidden_mask_from_lists([[7]], 4).sum() == 0  # ids beyond the vocabulary ignored
 
 
@@ -104,7 +107,8 @@ def test_logprob_space_is_shift_invariant_and_default_in_runner():
     # on raw logits the lift makes ReLU fire on every token: the label becomes the token the
     # reinforced model made least likely
     assert generic_labels(v_b, lifted, mapping, [5.0], space="logit")[5.0].tolist() == [-100, 2]
-    assert LabelConfig().space == "logprob"
+    assert LabelConfig().space == "logprob" == DEFAULT_SPACE
+    assert generic_labels(v_b, lifted, mapping, [5.0])[5.0].tolist() == [-100, 1]  # default
     with pytest.raises(ValueError, match="space"):
         LabelConfig(space="softmax")
     with pytest.raises(ValueError, match="space"):
@@ -208,10 +212,10 @@ def test_runner_dataset_columns_shapes_and_masks(models, tmp_path):
                          space="logit")
     calls = []
     ds = compute_labels(baseline, reinforced, tok, TEXT, ANCHORS, config, tmp_path / "labels",
-                        on_progress=lambda d, t: calls.append((d, t)))
+                        on_progress=lambda e: calls.append((e.step, e.total)))
     assert labels_complete(tmp_path / "labels")
     assert not (tmp_path / "labels.partial").exists()
-    assert set(ds.column_names) == {"input_ids", "attention_mask", "labels", "labels_alpha_5",
+    assert set(ds.column_names) == {"input_ids", "attention_mask", "labels_alpha_5",
                                     "labels_alpha_2.5", "block"}
     expected = _expected_ignore(tok, config)
     assert len(ds) == len(expected) >= 3
@@ -219,16 +223,19 @@ def test_runner_dataset_columns_shapes_and_masks(models, tmp_path):
     assert any(tr.spans for _, _, tr in expected)
     for row, (block, ignore, _) in zip(ds, expected, strict=True):
         assert row["input_ids"][:len(block)] == block
-        assert len(row["input_ids"]) == len(row["labels"]) == config.block_size
+        assert len(row["input_ids"]) == len(row["labels_alpha_5"]) == config.block_size
         assert row["attention_mask"] == [1] * len(block) + [0] * (config.block_size - len(block))
         got = {t for t, v in enumerate(row["labels_alpha_5"]) if v == -100}
         assert got == ignore
-        assert row["labels"] == row["labels_alpha_5"]
         assert {t for t, v in enumerate(row["labels_alpha_2.5"]) if v == -100} == ignore
     assert any(r["labels_alpha_5"] != r["labels_alpha_2.5"] for r in ds)  # alphas differ
     meta = json.loads((tmp_path / "labels" / "whp_labels.json").read_text())
     assert meta["blocks"] == len(ds) and meta["config"]["alphas"] == [5.0, 2.5]
-    assert load_labels(tmp_path / "labels")["labels"] == ds["labels"]
+    assert load_labels(tmp_path / "labels")["labels_alpha_5"] == ds["labels_alpha_5"]
+    assert meta["trained_positions"] == sum(v != -100 for r in ds["labels_alpha_5"] for v in r)
+    train = select_alpha(ds)  # the first alpha, renamed once
+    assert train["labels"] == ds["labels_alpha_5"] and "labels_alpha_5" not in train.column_names
+    assert select_alpha(ds, 2.5)["labels"] == ds["labels_alpha_2.5"]
 
 
 def test_runner_labels_match_direct_computation(models, tmp_path):
@@ -244,7 +251,7 @@ def test_runner_labels_match_direct_computation(models, tmp_path):
     mask = forbidden_mask_from_lists(tr.forbidden, v_r.shape[-1])
     want = generic_labels(reindex(v_t, mapping), v_r, mapping, [5.0], forbidden_mask=mask,
                           space="logprob")[5.0]
-    assert ds[0]["labels"][:len(block)] == want.tolist()
+    assert ds[0]["labels_alpha_5"][:len(block)] == want.tolist()
 
 
 def test_runner_resume_after_interruption(models, tmp_path):
@@ -252,14 +259,14 @@ def test_runner_resume_after_interruption(models, tmp_path):
     config = LabelConfig(alphas=(5.0, 10.0), block_size=40, batch_size=2, shard_size=4)
     full = compute_labels(baseline, reinforced, tok, TEXT, ANCHORS, config, tmp_path / "full")
     out = tmp_path / "resumed"
-    with pytest.raises(LabelsCancelled):
+    with pytest.raises(Cancelled):
         compute_labels(baseline, reinforced, tok, TEXT, ANCHORS, config, out,
                        should_stop=lambda: True)
     progress = json.loads((tmp_path / "resumed.partial" / "progress.json").read_text())
     assert progress["shards"] == [[0, 2]] and not out.exists()  # first batch saved
     seen = []
     again = compute_labels(baseline, reinforced, tok, TEXT, ANCHORS, config, out,
-                           on_progress=lambda d, t: seen.append(d))
+                           on_progress=lambda e: seen.append(e.step))
     assert seen[0] == 2  # resumed after the saved batch
     assert again.to_dict() == full.to_dict()
     # a finished directory is reused without running the models
@@ -283,7 +290,7 @@ def test_runner_crops_long_translations(models, tmp_path):
         cropped += len(tr.translated_ids) > 40
         ignore = {0} | {t + 1 for t, m in enumerate(tr.mapping) if (m == -1 or m >= 40) and t < 39}
         ignore |= set(range(len(block), 40))
-        assert {t for t, v in enumerate(row["labels"]) if v == -100} == ignore
+        assert {t for t, v in enumerate(row["labels_alpha_5"]) if v == -100} == ignore
     assert cropped > 0
 
 

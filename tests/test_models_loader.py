@@ -61,3 +61,23 @@ def test_unreachable_hub_id_gives_clear_error(monkeypatch):
 def test_bad_load_config_is_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
         LoadConfig(**kwargs)
+
+
+def test_every_non_cpu_load_gets_a_device_map(tiny_model_dir, monkeypatch):
+    """No GPU here: record what `from_pretrained` is asked, load the real model on the CPU."""
+    from transformers import AutoModelForCausalLM
+
+    real = AutoModelForCausalLM.from_pretrained
+    seen = []
+
+    def recording(name, **kwargs):
+        seen.append(dict(kwargs))
+        if "device_map" in kwargs:
+            kwargs["device_map"] = {"": "cpu"}
+        return real(name, **kwargs)
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", recording)
+    load_model(str(tiny_model_dir), device="cuda:1", dtype="float16")
+    load_model(str(tiny_model_dir))
+    assert seen[0]["device_map"] == {"": "cuda:1"}  # weights go straight to the GPU
+    assert "device_map" not in seen[1]  # CPU loads stay as they were

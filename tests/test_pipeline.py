@@ -7,17 +7,14 @@ import json
 import pytest
 from conftest import TINY_TEXT
 
+from audits.checkpoint import checkpoint_evaluator
 from unlearn.evaluate import EvalConfig, read_evals
 from unlearn.finetune import FinetuneConfig
+from unlearn.label_runner import LabelConfig
 from unlearn.models import load_model
-from unlearn.pipeline import (
-    BaselineConfig,
-    RunConfigMismatch,
-    WHPConfig,
-    run_baseline,
-    run_whp,
-)
+from unlearn.pipeline import ComparisonConfig, WHPConfig, run_comparison, run_whp
 from unlearn.reinforce import ReinforceConfig
+from unlearn.run_dir import RunConfigMismatch, list_runs
 
 pytestmark = pytest.mark.usefixtures("frozen_gc")
 
@@ -39,17 +36,22 @@ def _config(model_dir, files, out, **finetune) -> WHPConfig:
     target, anchors, probes = files
     return WHPConfig(
         baseline=str(model_dir), target=str(target), anchors=str(anchors), out=str(out),
-        alphas=(5.0, 2.5), block_size=64, label_batch_size=4,
+        block_size=64, labels=LabelConfig(alphas=(5.0, 2.5), batch_size=4),
         reinforce=ReinforceConfig(epochs=1, lr=3e-3, batch_size=4),
         finetune=FinetuneConfig(**{"steps": 3, "lr": 1e-3, "batch_size": 4, "save_every": 2,
                                    **finetune}),
         eval=EvalConfig(probes=str(probes), every=0))
 
 
+def run_whp_audited(config, **kwargs):
+    """`run_whp` with the audits' checkpoint evaluator, as the CLI and the app hand it in."""
+    return run_whp(config, evaluator=checkpoint_evaluator, **kwargs)
+
+
 def test_whole_pipeline_then_reuse(tiny_model_dir, files, tmp_path):
     out = tmp_path / "run"
     events = []
-    result = run_whp(_config(tiny_model_dir, files, out), on_progress=events.append)
+    result = run_whp_audited(_config(tiny_model_dir, files, out), on_progress=events.append)
     assert result["status"] == "completed"
     assert {p.name for p in out.iterdir()} >= {"reinforced", "labels", "checkpoints", "final",
                                                "evals.jsonl", "run.json"}
@@ -59,23 +61,26 @@ def test_whole_pipeline_then_reuse(tiny_model_dir, files, tmp_path):
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "completed" and run["seed"] == 0
     assert {"torch", "transformers", "peft", "datasets"} <= set(run["versions"])
-    assert run["config"]["alphas"] == [5.0, 2.5] and run["config"]["finetune"]["steps"] == 3
+    assert run["config"]["labels"]["alphas"] == [5.0, 2.5]
+    assert run["config"]["finetune"]["steps"] == 3
+    # shared fields are recorded as every stage ran with them
+    assert {run["config"][s]["block_size"] for s in ("reinforce", "labels", "finetune")} == {64}
     for stage in ("reinforce", "labels", "finetune"):
         assert run["stages"][stage]["status"] == "done"
         assert run["stages"][stage]["seconds"] >= 0
     assert run["stages"]["labels"]["anchors"] == 3
-    assert {e["stage"] for e in events} == {"reinforce", "labels", "finetune"}
+    assert {e.stage for e in events} == {"reinforce", "labels", "finetune"}
     assert [r["step"] for r in read_evals(out / "evals.jsonl")] == [0, 3]
 
     # a re-run reuses every stage: markers and timestamps unchanged, nothing retrained
-    again = run_whp(_config(tiny_model_dir, files, out), on_progress=events.append)
+    again = run_whp_audited(_config(tiny_model_dir, files, out), on_progress=events.append)
     assert again["status"] == "completed"
     for stage in ("reinforce", "labels", "finetune"):
         assert again["stages"][stage] == run["stages"][stage]
 
     # a different config in the same directory is refused, unless forced
     with pytest.raises(RunConfigMismatch, match="steps"):
-        run_whp(_config(tiny_model_dir, files, out, steps=4))
+        run_whp_audited(_config(tiny_model_dir, files, out, steps=4))
 
 
 def test_cancel_in_finetune_then_resume(tiny_model_dir, files, tmp_path):
@@ -83,9 +88,9 @@ def test_cancel_in_finetune_then_resume(tiny_model_dir, files, tmp_path):
     seen = []
 
     def stop() -> bool:  # polled after each step; 2 steps reported -> stops after step 3
-        return sum(1 for e in seen if e["stage"] == "finetune") >= 2
+        return sum(1 for e in seen if e.stage == "finetune") >= 2
 
-    first = run_whp(_config(tiny_model_dir, files, out, steps=4), on_progress=seen.append,
+    first = run_whp_audited(_config(tiny_model_dir, files, out, steps=4), on_progress=seen.append,
                     should_stop=stop)
     assert first["status"] == "cancelled"
     assert first["stages"]["finetune"]["status"] == "cancelled"
@@ -93,7 +98,7 @@ def test_cancel_in_finetune_then_resume(tiny_model_dir, files, tmp_path):
     assert not (out / "final").exists() and (out / "checkpoints" / "checkpoint-3").is_dir()
     labels_finished = first["stages"]["labels"]["finished"]
 
-    second = run_whp(_config(tiny_model_dir, files, out, steps=4))
+    second = run_whp_audited(_config(tiny_model_dir, files, out, steps=4))
     assert second["status"] == "completed"
     assert second["stages"]["finetune"]["resumed_from"].endswith("checkpoint-3")
     assert second["stages"]["finetune"]["step"] == 4
@@ -101,37 +106,52 @@ def test_cancel_in_finetune_then_resume(tiny_model_dir, files, tmp_path):
     load_model(str(out / "final"))
 
 
-def test_force_and_baseline_runs(tiny_model_dir, files, tmp_path):
+def test_force_and_comparison_runs(tiny_model_dir, files, tmp_path):
     target, _, _ = files
     retain = tmp_path / "retain.txt"
     retain.write_text("Sarah cooked soup for her family and then read a book. " * 20)
     out = tmp_path / "gd"
-    cfg = BaselineConfig(baseline=str(tiny_model_dir), target=str(target), out=str(out),
+    cfg = ComparisonConfig(baseline=str(tiny_model_dir), target=str(target), out=str(out),
                          retain=str(retain),
                          finetune=FinetuneConfig(method="graddiff", steps=2, lr=1e-3,
                                                  batch_size=4, block_size=64, save_every=0))
-    result = run_baseline(cfg)
-    assert result["status"] == "completed" and result["kind"] == "baseline"
+    result = run_comparison(cfg)
+    assert result["status"] == "completed" and result["kind"] == "comparison"
+    listed = list_runs(tmp_path)
+    assert [(r["run"], r["kind"], r["final"]) for r in listed] == [(str(out), "comparison", True)]
     load_model(str(out / "final"))
-    npo = BaselineConfig(baseline=str(tiny_model_dir), target=str(target), out=str(out),
+    npo = ComparisonConfig(baseline=str(tiny_model_dir), target=str(target), out=str(out),
                          finetune=FinetuneConfig(method="npo", steps=2, lr=1e-3, batch_size=4,
                                                  block_size=64, save_every=0))
     with pytest.raises(RunConfigMismatch):
-        run_baseline(npo)
-    forced = run_baseline(npo, force=True)
+        run_comparison(npo)
+    forced = run_comparison(npo, force=True)
     assert forced["status"] == "completed" and forced["config"]["finetune"]["method"] == "npo"
     with pytest.raises(ValueError, match="retain"):
-        BaselineConfig(baseline=str(tiny_model_dir), target=str(target), out=str(out),
+        ComparisonConfig(baseline=str(tiny_model_dir), target=str(target), out=str(out),
                        finetune=FinetuneConfig(method="graddiff"))
 
 
 def test_whp_config_validation(tiny_model_dir, files, tmp_path):
     target, anchors, _ = files
     with pytest.raises(ValueError, match="alphas"):
-        WHPConfig(str(tiny_model_dir), str(target), str(anchors), str(tmp_path), alphas=(0.0,))
+        LabelConfig(alphas=(0.0,))
+    missing = WHPConfig(str(tiny_model_dir), str(target), str(tmp_path / "no.json"),
+                        str(tmp_path))  # no file I/O at construction
     with pytest.raises(ValueError, match="anchors file"):
-        WHPConfig(str(tiny_model_dir), str(target), str(tmp_path / "no.json"), str(tmp_path))
+        missing.check_inputs()
+    with pytest.raises(ValueError, match="anchors file"):
+        run_whp(missing)
     cfg = WHPConfig(str(tiny_model_dir), str(target), str(anchors), str(tmp_path),
-                    block_size=128, seed=3)
-    assert cfg.reinforce.block_size == cfg.finetune.block_size == 128
-    assert cfg.finetune.seed == cfg.reinforce.seed == 3
+                    block_size=128, seed=3, device="cpu")
+    stages = cfg.stages("paragraphs")
+    assert {s.block_size for s in stages.values()} == {128}
+    assert {s.seed for s in stages.values()} == {3}
+    assert stages["reinforce"].text_format == stages["labels"].text_format == "paragraphs"
+    assert cfg.reinforce.block_size == 512  # the nested configs are not written into
+    with pytest.raises(ValueError, match="reinforce.block_size=64 conflicts"):
+        WHPConfig(str(tiny_model_dir), str(target), str(anchors), str(tmp_path),
+                  block_size=128, reinforce=ReinforceConfig(block_size=64))
+    with pytest.raises(ValueError, match="method='whp'"):
+        WHPConfig(str(tiny_model_dir), str(target), str(anchors), str(tmp_path),
+                  finetune=FinetuneConfig(method="ga"))

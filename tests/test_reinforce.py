@@ -17,7 +17,8 @@ from unlearn.data import (
     truncate_text,
 )
 from unlearn.models import load_model, load_tokenizer
-from unlearn.reinforce import Cancelled, ReinforceConfig, reinforce
+from unlearn.reinforce import ReinforceConfig, reinforce
+from unlearn.runtime import Cancelled
 
 TEXT = "\n\n".join(TINY_TEXT[:10])
 
@@ -118,7 +119,7 @@ def test_reinforce_lowers_target_loss(tiny_model_dir, tmp_path):
                      ReinforceConfig(epochs=2, lr=3e-3, block_size=64, batch_size=4),
                      on_progress=events.append)
     assert info["steps"] == len(events) > 0
-    assert events[-1]["stage"] == "reinforce" and events[-1]["step"] == events[-1]["total"]
+    assert events[-1].stage == "reinforce" and events[-1].step == events[-1].total
     base, tok = load_model(str(tiny_model_dir))
     reinf, _ = load_model(str(tmp_path / "reinforced"))
     assert _target_nll(reinf, tok) < _target_nll(base, tok) - 0.1

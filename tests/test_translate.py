@@ -291,30 +291,20 @@ def test_rule2_changes_label(sp_tok):
 
 # ----------------------------------------------------------------------------- demo assets
 
-def test_demo_dictionary_covers_target(bpe_tok):
+def test_demo_dictionary_covers_target():
     anchors_path, target_path = ASSETS / "anchors.json", ASSETS / "target.txt"
     world_path = ASSETS / "world.json"
-    if not (anchors_path.is_file() and target_path.is_file()):
-        pytest.skip("demo assets not built (python -m unlearn build-demo)")
     from unlearn.anchors import load_anchors, validate_anchors
 
     anchors = load_anchors(anchors_path)
     kept, _ = filter_redundant(anchors)
     assert [i for i in validate_anchors(kept) if i.severity == "error"] == []
     paragraphs = [p for p in target_path.read_text(encoding="utf-8").split("\n\n") if p.strip()]
-    demo_tok = ASSETS.parent / "models" / "baseline" / "tokenizer.json"
-    if demo_tok.is_file():
-        from transformers import AutoTokenizer
+    from transformers import AutoTokenizer
 
-        tok = AutoTokenizer.from_pretrained(demo_tok.parent)
-    else:  # a demo-like tokenizer: the project's byte-level BPE trained on the target
-        from unlearn.demo.tokenizer import train_bpe_tokenizer
-
-        tok = train_bpe_tokenizer(paragraphs[:200], vocab_size=1024)
+    tok = AutoTokenizer.from_pretrained(ASSETS.parent / "models" / "baseline")
     matcher = AnchorMatcher(tok, kept)
-    unique = list(anchors.entries)
-    if world_path.is_file():
-        unique = json.loads(world_path.read_text())["target"]["unique_terms"]
+    unique = json.loads(world_path.read_text())["target"]["unique_terms"]
     # a unique term that is also a word of some translation may legitimately remain
     translations = " ".join(kept.translations())
     unique = [t for t in unique if not re.search(rf"(?<!\w){re.escape(t)}(?!\w)", translations)]

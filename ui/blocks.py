@@ -19,7 +19,7 @@ CSS = """
 """
 THEME = "soft"
 TAB_NAMES = ("Side by side", "Completion probes", "Token probabilities", "Anchored terms",
-             "Finetune", "Report")
+             "Finetune", "Report", "In-context unlearning", "Adversarial")
 
 
 def make_context(config: AppConfig) -> AppContext:
@@ -34,7 +34,9 @@ def make_context(config: AppConfig) -> AppContext:
 def build_ui(config: AppConfig, ctx: AppContext | None = None) -> gr.Blocks:
     """The app's Blocks. `demo.whp` holds the context and every tab object (for tests)."""
     from ui.jobs import FinetuneJob
+    from ui.tab_adversarial import AdversarialTab
     from ui.tab_anchors import AnchorsTab
+    from ui.tab_erase import EraseTab
     from ui.tab_finetune import FinetuneTab
     from ui.tab_probes import ProbesTab
     from ui.tab_report import ReportTab
@@ -64,7 +66,13 @@ def build_ui(config: AppConfig, ctx: AppContext | None = None) -> gr.Blocks:
                 tabs.finetune = FinetuneTab(ctx, state, tabs)
             with gr.Tab(TAB_NAMES[5], id="report"):
                 tabs.report = ReportTab(ctx, state)
-            # Later issues add "Adversarial audits" and "In-context unlearning" tabs here.
+            with gr.Tab(TAB_NAMES[6], id="erase"):
+                tabs.erase = EraseTab(ctx, state)
+            with gr.Tab(TAB_NAMES[7], id="adversarial"):
+                tabs.adversarial = AdversarialTab(ctx, state)
+        # a share link (URL query parameters) restores Side by side's prompt and settings
+        demo.load(tabs.side_by_side.restore_from_url, None, tabs.side_by_side.share_inputs(),
+                  api_visibility="private", show_progress="hidden")
     demo.whp = tabs
     return demo
 

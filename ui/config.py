@@ -21,11 +21,11 @@ PRESETS: dict[str, dict[str, str]] = {
     "demo": {"original": str(ASSETS / "models" / "baseline"),
              "unlearned": str(ASSETS / "models" / "unlearned"),
              "reference": str(ASSETS / "models" / "reference"),
-             "chat_template": "plain"},
+             "chat_template": "plain", "demo_dir": str(ASSETS / "demo")},
     "llama2-whp": {"original": "meta-llama/Llama-2-7b-chat-hf",
                    "unlearned": "microsoft/Llama2-7b-WhoIsHarryPotter",
                    "reference": "", "device": "cuda", "dtype": "float16",
-                   "chat_template": "llama2"},
+                   "chat_template": "llama2", "demo_dir": str(ASSETS / "hp")},
 }
 ENV_PREFIX = "WHP_"
 
@@ -43,7 +43,8 @@ class AppConfig:
     dtype: str | None = None  # auto / float32 / bfloat16 / float16 (preset, else auto)
     quantization: str | None = None  # none / 8bit / 4bit (4bit for llama2 on a small GPU)
     chat_template: str | None = None  # auto / llama2 / plain / none, for chat mode
-    demo_dir: str = str(ASSETS / "demo")  # probes, anchors.json, target.txt, world.json
+    demo_dir: str | None = None  # probes/, anchors.json, world.json (target.txt): the suite
+    # of the tabs; from the preset: assets/demo, or assets/hp for llama2-whp
     runs_dir: str = "runs"  # where finetune runs and reports are written
     port: int | None = None  # default: GRADIO_SERVER_PORT, else 7860
     host: str | None = None  # default: GRADIO_SERVER_NAME, else 127.0.0.1
@@ -70,7 +71,8 @@ class AppConfig:
         preset = PRESETS[self.preset]
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values["notices"] = list(self.notices)
-        for key in ("original", "unlearned", "reference", "device", "dtype", "chat_template"):
+        for key in ("original", "unlearned", "reference", "device", "dtype", "chat_template",
+                    "demo_dir"):
             if values[key] is None:
                 values[key] = preset.get(key, "")
         values["device"] = values["device"] or "cpu"
@@ -99,9 +101,25 @@ class AppConfig:
 
 
 def gpu_memory_gb() -> float | None:
-    """Total memory of the first GPU from nvidia-smi (not torch.cuda, which ZeroGPU patches)."""
+    """Total memory of the first GPU in GB, or None when unknown.
+
+    `WHP_GPU_MEMORY_GB` wins; then the CUDA runtime, read inside the GPU context
+    (`ui.gpu.cuda_memory_gb`, a ZeroGPU call on Spaces, where the main process sees no GPU);
+    then `nvidia-smi`.
+    """
     if env := os.environ.get(ENV_PREFIX + "GPU_MEMORY_GB"):
         return float(env)
+    from ui.gpu import cuda_memory_gb
+
+    try:
+        gb = cuda_memory_gb()
+    except Exception:  # noqa: BLE001 - a failed probe means "unknown", never a crash at start
+        gb = None
+    return gb if gb is not None else nvidia_smi_memory_gb()
+
+
+def nvidia_smi_memory_gb() -> float | None:
+    """Total memory of the first GPU from nvidia-smi (None without it or on error)."""
     exe = shutil.which("nvidia-smi")
     if exe is None:
         return None

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from unlearn.runtime import Cancelled, Progress
+
 log = logging.getLogger("app")
 RUNNING_STATES = ("starting", "running", "cancelling")
 
@@ -71,7 +73,7 @@ class FinetuneJob:
                     self.message = f"Finished: {final}"
                 self._close_stage()
         except Exception as exc:  # noqa: BLE001 - shown in the UI instead of killing the thread
-            cancelled = self._cancel.is_set() and "ancel" in type(exc).__name__
+            cancelled = self._cancel.is_set() and isinstance(exc, Cancelled)
             with self._lock:
                 self.state = "cancelled" if cancelled else "failed"
                 self.error = None if cancelled else f"{type(exc).__name__}: {exc}"
@@ -105,15 +107,10 @@ class FinetuneJob:
         return th is None or not th.is_alive()
 
     # -- progress --------------------------------------------------------------------------
-    def on_progress(self, info: dict | int | None = None, total: int | None = None,
-                    message: str = "", stage: str | None = None) -> None:
-        """Accepts the library's `{"stage", "step", "total", "loss"}` dicts and `(done, total)`."""
-        if isinstance(info, dict):
-            stage = info.get("stage") or stage or self.stage or "run"
-            done, total = info.get("step", info.get("done")), info.get("total", total)
-            loss, message = info.get("loss"), info.get("message", message)
-        else:
-            stage, done, loss = stage or self.stage or "run", info, None
+    def on_progress(self, event: Progress) -> None:
+        """The library's `on_progress` (`unlearn.runtime.ProgressFn`)."""
+        stage, done, total = event.stage or self.stage or "run", event.step, event.total
+        loss, message = event.loss, event.message
         with self._lock:
             if stage != self.stage:
                 self._close_stage()
@@ -133,16 +130,6 @@ class FinetuneJob:
             if message:
                 self.message = message
             self.version += 1
-
-    def stage_callback(self, stage: str) -> Callable:
-        """An `on_progress` that tags `(done, total)` calls with `stage`."""
-        def callback(*args, **kwargs) -> None:
-            if args and isinstance(args[0], dict):
-                self.on_progress({"stage": stage, **args[0]})
-            else:
-                self.on_progress(*args, stage=stage, **kwargs)
-
-        return callback
 
     def _close_stage(self, failed: bool = False) -> None:
         st = self.stages.get(self.stage)

@@ -30,7 +30,8 @@ class Session:
     sides: dict[str, str | None]  # side -> model name shown there
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     log: list[dict] = field(default_factory=list)  # Side by side runs, for the JSONL download
-    cancel: threading.Event | None = None  # cancel flag of the running side-by-side stream
+    cancel: threading.Event | None = None  # stop flag of the running side-by-side stream
+    run_id: str | None = None  # id of that stream in ui.gpu_tasks (plain data for the GPU)
     probe_rows: list[dict] = field(default_factory=list)  # last Completion probes results
     probe_scores: dict[str, Any] = field(default_factory=dict)
 
@@ -48,6 +49,13 @@ class AppContext:
     startup: Startup
     work_dir: Path = field(default_factory=lambda: _temp_dir())
     job: Any = None  # ui.jobs.FinetuneJob, set by build_ui
+    store_key: str = ""  # how GPU calls find `store` (ui.gpu_tasks.STORES), set at start
+
+    def __post_init__(self) -> None:
+        if not self.store_key:
+            from ui.gpu_tasks import register_store
+
+            self.store_key = register_store(self.store)
 
     def new_session(self) -> Session:
         return Session(sides=dict(self.startup.sides))
@@ -77,6 +85,11 @@ class AppContext:
                 raise ModelLoadError(f"no {side} model is loaded (see the notice at the top)")
             out.append(self.store.get(name))
         return out
+
+    def side_names(self, session: Session, with_reference: bool = True) -> dict[str, str]:
+        """`{"original": name, "unlearned": name[, "reference": name]}`: plain data for GPU
+        calls; raises `ModelLoadError` when a side has no model or its model cannot load."""
+        return {role: m.name for role, m in self.named_models(session, with_reference).items()}
 
     def named_models(self, session: Session, with_reference: bool = True) -> dict[str, Loaded]:
         """`{"original": ..., "unlearned": ..., "reference": ...}` for audits and plots."""

@@ -68,6 +68,11 @@ class ModelStore:
             if key not in self._pinned:
                 del self._models[key]
 
+    def footprint_gb(self) -> float:
+        """Memory held by the loaded models' weights and buffers, in GB."""
+        with self._lock:
+            return sum(m.model.get_memory_footprint() for m in self._models.values()) / 1024 ** 3
+
     def loaded_names(self) -> list[str]:
         with self._lock:
             return list(self._models)

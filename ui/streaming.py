@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+from transformers import (
+    LogitsProcessor,
+    LogitsProcessorList,
+    StoppingCriteria,
+    StoppingCriteriaList,
+    TemperatureLogitsWarper,
+    TextIteratorStreamer,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
 
 MODES = ("completion", "chat")
 
@@ -30,7 +39,7 @@ class GenerationSettings:
     top_p: float = 0.95  # nucleus sampling mass
     top_k: int = 0  # 0 = off
     repetition_penalty: float = 1.0  # 1 = off
-    seed: int | None = 0  # None = not reseeded (threads share torch's global RNG)
+    seed: int | None = 0  # each pane samples with its own generator seeded so; None = random
     mode: str = "completion"  # "completion" (continue the text) or "chat" (template applied)
     chat_template: str = "auto"  # auto (tokenizer's own, else plain) / llama2 / plain / none
     system_prompt: str = ""  # chat mode only
@@ -45,19 +54,66 @@ class GenerationSettings:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
 
-    def generate_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for `model.generate`."""
-        kw: dict[str, Any] = {"max_new_tokens": int(self.max_new_tokens)}
+    def generate_kwargs(self, generator: torch.Generator | None = None) -> dict[str, Any]:
+        """Keyword arguments for `model.generate`.
+
+        With a temperature above 0 the sampling itself is done by `SeededSampler` with
+        `generator` (a fresh one seeded with `seed` when not given): transformers samples with
+        torch's global RNG, which two generate threads would share, so the same seed would not
+        give the same text. `generate` then only takes the sampler's (one-hot) choice.
+        """
+        kw: dict[str, Any] = {"max_new_tokens": int(self.max_new_tokens), "do_sample": False,
+                              "temperature": None, "top_p": None, "top_k": None}
         if self.min_new_tokens:
             kw["min_new_tokens"] = min(int(self.min_new_tokens), int(self.max_new_tokens))
         if self.temperature > 0:
-            kw.update(do_sample=True, temperature=float(self.temperature),
-                      top_p=float(self.top_p), top_k=int(self.top_k))
-        else:
-            kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            gen = generator if generator is not None else seeded_generator(self.seed)
+            kw["logits_processor"] = LogitsProcessorList([SeededSampler(
+                gen, self.temperature, self.top_p, self.top_k)])
         if self.repetition_penalty != 1.0:
             kw["repetition_penalty"] = float(self.repetition_penalty)
         return kw
+
+
+def seeded_generator(seed: int | None, device: str | torch.device = "cpu") -> torch.Generator:
+    """A generator of its own (never torch's global RNG); `None` = a random seed."""
+    gen = torch.Generator(device=device)
+    if seed is None:
+        gen.seed()
+    else:
+        gen.manual_seed(int(seed))
+    return gen
+
+
+class SeededSampler(LogitsProcessor):
+    """Temperature / top-k / top-p sampling with a `torch.Generator` of its own.
+
+    Runs as the last logits processor of a greedy `generate`: it draws the next token from the
+    warped distribution with its generator and returns scores where only that token is finite,
+    so greedy decoding picks it. Repetition penalty and min-new-tokens still apply before it.
+    """
+
+    def __init__(self, generator: torch.Generator, temperature: float, top_p: float = 1.0,
+                 top_k: int = 0):
+        if temperature <= 0:
+            raise ValueError(f"SeededSampler needs a temperature > 0, got {temperature}")
+        self.generator = generator
+        self.warpers = [TemperatureLogitsWarper(float(temperature))]
+        if top_k and top_k > 0:
+            self.warpers.append(TopKLogitsWarper(int(top_k)))
+        if top_p < 1.0:
+            self.warpers.append(TopPLogitsWarper(float(top_p)))
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        scores = scores.float()
+        for warp in self.warpers:
+            scores = warp(input_ids, scores)
+        probs = torch.softmax(scores, dim=-1)
+        if probs.device.type != self.generator.device.type:
+            probs = probs.to(self.generator.device)
+        picked = torch.multinomial(probs, 1, generator=self.generator).to(scores.device)
+        out = torch.full_like(scores, float("-inf"))
+        return out.scatter_(1, picked, 0.0)
 
 
 def format_prompt(tokenizer, prompt: str, settings: GenerationSettings) -> tuple[str, bool]:
@@ -81,9 +137,12 @@ def format_prompt(tokenizer, prompt: str, settings: GenerationSettings) -> tuple
     return f"{head}User: {prompt.strip()}\nAssistant:", True
 
 
-def encode_prompt(tokenizer, prompt: str, settings: GenerationSettings, device) -> dict:
-    """Tokenized prompt (batch of one) on `device`."""
-    text, special = format_prompt(tokenizer, prompt, settings)
+def prompt_inputs(tokenizer, prompt: str, settings: GenerationSettings, device,
+                  formatted: tuple[str, bool] | None = None) -> dict:
+    """Model inputs for one formatted prompt (batch of one) on `device`; `formatted` = a
+    `format_prompt` result made with another tokenizer (both panes get the first model's prompt
+    format). Token ids of a plain prompt: `audits.scoring.encode_prompt`."""
+    text, special = formatted or format_prompt(tokenizer, prompt, settings)
     enc = tokenizer(text, return_tensors="pt", add_special_tokens=special)
     return {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
 
@@ -131,13 +190,13 @@ class _PaneStreamer(TextIteratorStreamer):
 _DONE = object()
 
 
-def _run_generate(model, tokenizer, prompt, settings, cancel, pane, out, stats, t0,
+def _run_generate(model, tokenizer, formatted, settings, cancel, pane, out, stats, t0,
                   threads) -> None:
     # the CPU's intra-op threads are shared out between the panes (a per-thread setting), so
     # two generate calls do not oversubscribe the cores
     torch.set_num_threads(threads)
     try:
-        inputs = encode_prompt(tokenizer, prompt, settings, model.device)
+        inputs = prompt_inputs(tokenizer, "", settings, model.device, formatted)
         streamer = _PaneStreamer(tokenizer, pane, out, stats, t0)
         model.generate(**inputs, **settings.generate_kwargs(), streamer=streamer,
                        stopping_criteria=StoppingCriteriaList([CancelCriteria(cancel)]),
@@ -156,9 +215,11 @@ def stream_side_by_side(models: Sequence[tuple[Any, Any]], prompt: str,
                         ) -> Iterator[tuple[str, ...]]:
     """Generate from every `(model, tokenizer)` at once; yield all pane texts on each new chunk.
 
-    `settings` is shared, or one per model. Setting `cancel` stops every model at its next step;
-    closing the iterator early (client gone) sets it too. A model that fails gets its error
-    appended to its pane; the others carry on.
+    `settings` is shared, or one per model. Every pane gets the prompt in the format the first
+    model's tokenizer gives it (with the `auto` chat template, an original with a chat template
+    and an unlearned model without one still see the same text). Setting `cancel` stops every
+    model at its next step; closing the iterator early (client gone) sets it too. A model that
+    fails gets its error appended to its pane; the others carry on.
     """
     n = len(models)
     per_pane = list(settings) if isinstance(settings, (list, tuple)) else [settings] * n
@@ -169,14 +230,15 @@ def stream_side_by_side(models: Sequence[tuple[Any, Any]], prompt: str,
     stats.end_s[:] = [None] * n
     stats.tokens[:] = [0] * n
     stats.errors[:] = [None] * n
-    if per_pane[0].seed is not None:
-        torch.manual_seed(int(per_pane[0].seed))
+    # every pane samples with a generator of its own, seeded with its settings' seed (in
+    # `generate_kwargs`): the two threads never share an RNG, so a seed repeats a text
+    formatted = [format_prompt(models[0][1], prompt, s) for s in per_pane]
     threads = max(1, torch.get_num_threads() // n)
     out: queue.Queue = queue.Queue()
     texts = [""] * n
     t0 = time.perf_counter()
     threads = [threading.Thread(target=_run_generate, daemon=True, name=f"generate-pane-{i}",
-                                args=(m, t, prompt, per_pane[i], cancel, i, out, stats, t0,
+                                args=(m, t, formatted[i], per_pane[i], cancel, i, out, stats, t0,
                                       threads))
                for i, (m, t) in enumerate(models)]
     for th in threads:
@@ -209,3 +271,35 @@ def stream_side_by_side(models: Sequence[tuple[Any, Any]], prompt: str,
         else:
             for th in threads:
                 th.join(timeout=1.0)
+
+
+def sample_k(models: Sequence[tuple[Any, Any]], prompt: str, settings: GenerationSettings,
+             k: int, cancel: threading.Event | None = None, on_progress=None,
+             ) -> tuple[list[int], list[list[str]]]:
+    """`k` samples of every model with seeds `settings.seed` .. `+ k - 1` (all models at once
+    per seed, as the side-by-side stream does: sample i is what one run with seed s+i gives).
+    Returns `(seeds, texts per model)`; stops early when `cancel` is set."""
+    import dataclasses
+    import random
+
+    if not 1 <= int(k) <= 100:
+        raise ValueError(f"k must be between 1 and 100, got {k}")
+    cancel = cancel or threading.Event()
+    base = settings.seed if settings.seed is not None else random.randrange(2**31)
+    seeds: list[int] = []
+    texts: list[list[str]] = [[] for _ in models]
+    for i in range(int(k)):
+        if cancel.is_set():
+            break
+        last: tuple[str, ...] = ("",) * len(models)
+        for now in stream_side_by_side(models, prompt,
+                                       dataclasses.replace(settings, seed=base + i), cancel):
+            last = now
+        if cancel.is_set():
+            break  # a stopped sample is cut short: not counted
+        seeds.append(base + i)
+        for pane, text in enumerate(last):
+            texts[pane].append(text)
+        if on_progress is not None:
+            on_progress((i + 1) / int(k), f"sample {i + 1}/{k}")
+    return seeds, texts

@@ -7,32 +7,66 @@ import time
 from pathlib import Path
 
 import gradio as gr
-import pandas as pd
+import plotly.graph_objects as go
 
+from ui.config import gpu_memory_gb
+from ui.finetune_gate import (
+    BYTES,
+    QLORA_ABOVE,
+    FinetunePlan,
+    finetune_refusal,
+    plan_finetune,
+    stage_memory_gb,
+)
 from ui.state import AppContext, Session
 from ui.tab_anchors import dictionary_from_rows
 from unlearn.anchors import AnchorError, save_anchors
 from unlearn.models import ModelLoadError
+from unlearn.run_dir import list_runs
 
 STAGE_HEADERS = ["stage", "status", "progress", "seconds"]
 
 
-def list_runs(runs_dir: Path) -> list[dict]:
-    """Run directories (newest first) with their run.json summary."""
-    if not runs_dir.is_dir():
-        return []
-    out = []
-    for run_json in runs_dir.glob("*/run.json"):
-        try:
-            data = json.loads(run_json.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
-        final = run_json.parent / "final"
-        out.append({"run": str(run_json.parent), "kind": data.get("kind", "?"),
-                    "status": data.get("status", "?"),
-                    "final": (final / "config.json").is_file(),
-                    "created": data.get("created", ""), "mtime": run_json.stat().st_mtime})
-    return sorted(out, key=lambda r: -r["mtime"])
+def plan_run(ctx: AppContext, baseline: str, lora: bool, block_size: int) -> FinetunePlan:
+    """The plan for a run of `baseline` here (QLoRA for big models on a GPU), or raise
+    `gr.Error` with the gate's reason (ZeroGPU, no target text, not enough GPU memory)."""
+    cfg = ctx.config
+    model = ctx.store.get(baseline).model
+    n_params = model.num_parameters()
+    plan = plan_finetune(n_params, cfg.device, lora, cfg.quantization)
+    estimate = free = None
+    if cfg.device.startswith("cuda"):
+        mc = model.config
+        dtype = cfg.dtype if cfg.dtype in BYTES else "float16"
+        batch = load_preset()["finetune"]["batch_size"]
+        estimate = stage_memory_gb(n_params, dtype, plan, batch, block_size,
+                                   mc.hidden_size, mc.num_hidden_layers, mc.vocab_size)
+        total = gpu_memory_gb()
+        free = None if total is None else total - ctx.store.footprint_gb()
+    reason = finetune_refusal(cfg.device, ctx.demo_dir / "target.txt", estimate, free)
+    if reason:
+        raise gr.Error(reason)
+    return plan
+
+
+def loss_figure(losses: list[dict]) -> go.Figure | None:
+    """Loss over steps, one line per stage, numeric (linear) axes; None before the first loss."""
+    if not losses:
+        return None
+    fig = go.Figure()
+    for stage in dict.fromkeys(r["stage"] for r in losses):
+        points = sorted((int(r["step"]), float(r["loss"])) for r in losses if r["stage"] == stage)
+        fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points],
+                                 mode="lines+markers", name=stage))
+    fig.update_layout(height=280, margin=dict(l=50, r=10, t=30, b=40),
+                      xaxis=dict(title="step", type="linear"),
+                      yaxis=dict(title="loss", type="linear"), legend_title_text="stage")
+    return fig
+
+
+def run_choices(paths: list[str]) -> list[tuple[str, str]]:
+    """Dropdown choices: a run's folder name shown, its path as the value."""
+    return [(Path(p).name, p) for p in paths]
 
 
 def runs_table(runs: list[dict]) -> list[list]:
@@ -40,37 +74,55 @@ def runs_table(runs: list[dict]) -> list[list]:
              r["created"]] for r in runs]
 
 
+PRESET = Path(__file__).with_name("finetune_preset.json")
+
+
+def load_preset(path: Path = PRESET) -> dict:
+    """The tab's fixed run settings (`ui/finetune_preset.json`)."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def whp_config(ctx: AppContext, baseline: str, anchors_file: Path, run_dir: Path, alpha: float,
-               steps: int, lr: float, lora: bool, max_tokens: int, block_size: int,
+               steps: int, lr: float, plan: FinetunePlan, max_tokens: int, block_size: int,
                reinforce_epochs: float):
-    """A short WHP run on the demo target text (the knobs the tab exposes, defaults otherwise).
+    """A short WHP run on the demo target text: the knobs the tab exposes, the rest from
+    `ui/finetune_preset.json`, library defaults otherwise.
 
     The training stack (Trainer, peft) is imported here, not at start-up: it takes seconds.
     """
     from unlearn.evaluate import EvalConfig
     from unlearn.finetune import FinetuneConfig
+    from unlearn.label_runner import LabelConfig
     from unlearn.pipeline import WHPConfig
     from unlearn.reinforce import ReinforceConfig
 
+    preset = load_preset()
     demo = ctx.demo_dir
     cfg = ctx.config
     dtype = cfg.dtype if cfg.dtype in ("float32", "bfloat16", "float16") else "float32"
-    quantization = cfg.quantization if lora and cfg.quantization != "none" else "none"
     probes = demo / "probes" / "target_probability.jsonl"
     heldout = demo / "general_heldout.txt"
     eval_cfg = EvalConfig(probes=str(probes) if probes.is_file() else None,
                           text=str(heldout) if heldout.is_file() else None,
-                          every=max(1, steps // 5), max_text_tokens=1024, block_size=128)
+                          every=max(1, steps // preset["evaluations_per_run"]), **preset["eval"])
     return WHPConfig(
         baseline=baseline, target=str(demo / "target.txt"), anchors=str(anchors_file),
-        out=str(run_dir), alphas=(float(alpha),), block_size=int(block_size),
-        max_target_tokens=int(max_tokens), device=cfg.device, seed=0,
-        reinforce=ReinforceConfig(epochs=float(reinforce_epochs), lr=5e-4, batch_size=8,
-                                  dtype=dtype),
-        finetune=FinetuneConfig(steps=int(steps), lr=float(lr), lora=bool(lora), batch_size=8,
-                                save_every=0, lora_r=8, lora_alpha=16, dtype=dtype,
-                                quantization=quantization),
+        out=str(run_dir), labels=LabelConfig(alphas=(float(alpha),)), block_size=int(block_size),
+        max_target_tokens=int(max_tokens), device=cfg.device, seed=preset["seed"],
+        reinforce=ReinforceConfig(epochs=float(reinforce_epochs), dtype=dtype,
+                                  **preset["reinforce"]),
+        finetune=FinetuneConfig(steps=int(steps), lr=float(lr), lora=plan.lora, dtype=dtype,
+                                quantization=plan.quantization, **preset["finetune"]),
         eval=eval_cfg)
+
+
+def big_model(ctx: AppContext) -> bool:
+    """LoRA on by default when the start-up original model has over 1B parameters."""
+    name = ctx.startup.sides.get("original")
+    try:
+        return bool(name) and ctx.store.get(name).model.num_parameters() > QLORA_ABOVE
+    except ModelLoadError:
+        return False
 
 
 class FinetuneTab:
@@ -84,9 +136,10 @@ class FinetuneTab:
         with gr.Row():
             self.alpha = gr.Slider(0.5, 20, value=5, step=0.5, label="Alpha (Eq. 1)")
             self.steps = gr.Slider(1, ctx.config.finetune_steps_max, value=10, step=1,
-                                   label="Finetune steps")
+                                   label="Finetune steps", elem_id="ft-steps")
             self.lr = gr.Number(3e-4, label="Learning rate")
-            self.lora = gr.Checkbox(False, label="LoRA")
+            self.lora = gr.Checkbox(big_model(ctx), label="LoRA (QLoRA above 1B parameters "
+                                                          "on a GPU)")
         with gr.Accordion("Data and reinforced model", open=False), gr.Row():
             self.max_tokens = gr.Slider(256, 200_000, value=4096, step=256,
                                         label="Target tokens used")
@@ -101,15 +154,14 @@ class FinetuneTab:
         with gr.Row():
             self.stages = gr.Dataframe(headers=STAGE_HEADERS, interactive=False,
                                        label="Stages", elem_id="ft-stages")
-            self.loss = gr.LinePlot(x="step", y="loss", color="stage", label="Loss",
-                                    elem_id="ft-loss", height=260)
+            self.loss = gr.Plot(label="Loss over steps", elem_id="ft-loss")
         gr.Markdown("### Run directories")
         with gr.Row():
             self.runs = gr.Dataframe(headers=["run", "kind", "status", "final model", "created"],
                                      value=runs_table(list_runs(ctx.runs_dir)),
                                      interactive=False, scale=3)
             with gr.Column(scale=1):
-                self.run_pick = gr.Dropdown(self.finished_runs(), label="Run to load",
+                self.run_pick = gr.Dropdown(run_choices(self.finished_runs()), label="Run to load",
                                             allow_custom_value=True)
                 self.refresh_btn = gr.Button("Refresh", size="sm")
                 self.load_pick_btn = gr.Button("Load selected into right-hand side", size="sm")
@@ -147,27 +199,30 @@ class FinetuneTab:
                 raise ModelLoadError("no original model is loaded")
             name = (f"whp-{time.strftime('%Y%m%d-%H%M%S')}-a{float(alpha):g}-s{int(steps)}"
                     f"{'-lora' if lora else ''}")
+            plan = plan_run(self.ctx, baseline, bool(lora), int(block_size))
             run_dir = self.ctx.runs_dir / name
             run_dir.mkdir(parents=True, exist_ok=False)
             anchors_file = run_dir / "anchors.json"
             save_anchors(anchors, anchors_file)
             config = whp_config(self.ctx, baseline, anchors_file, run_dir, alpha, int(steps),
-                                float(lr), lora, int(max_tokens), int(block_size), epochs)
+                                float(lr), plan, int(max_tokens), int(block_size), epochs)
         except AnchorError as exc:
             raise gr.Error(f"Fix the dictionary first (Anchored terms tab): {exc}") from exc
         except (ModelLoadError, ValueError, OSError) as exc:
             raise gr.Error(str(exc)) from exc
 
         def work(job) -> str | None:
+            from audits.checkpoint import checkpoint_evaluator
             from unlearn.pipeline import run_whp
 
-            result = run_whp(config, job.on_progress, job.should_stop)
+            result = run_whp(config, job.on_progress, job.should_stop,
+                             evaluator=checkpoint_evaluator)
             final = Path(config.out) / "final"
             return str(final) if result.get("status") == "completed" else None
 
         if not job.try_start(session.id, run_dir, work):
             return {self.status: "**Busy:** another run just started."}
-        return {self.status: f"Started `{run_dir}`."}
+        return {self.status: f"Started `{run_dir}`. {plan.note}".strip()}
 
     def cancel(self, session: Session):
         job = self.ctx.job
@@ -196,12 +251,16 @@ class FinetuneTab:
         if snap["error"]:
             text += f"\n\n{snap['error']}"
         out = {self.status: text, self.stages: stages or None, self.seen_version: snap["version"],
-               self.loss: pd.DataFrame(snap["losses"] or [], columns=["stage", "step", "loss"]),
+               self.loss: loss_figure(snap["losses"]),
                self.load_btn: gr.Button(interactive=bool(snap["state"] == "done"
                                                          and snap["final_dir"]))}
         if snap["state"] in ("done", "cancelled", "failed"):
             out[self.runs] = runs_table(list_runs(self.ctx.runs_dir))
-            out[self.run_pick] = gr.Dropdown(choices=self.finished_runs())
+            final = snap["final_dir"]
+            run = str(Path(final).parent) if final and mine else None
+            out[self.run_pick] = (gr.Dropdown(choices=run_choices(self.finished_runs()),
+                                              value=run) if run else
+                                  gr.Dropdown(choices=run_choices(self.finished_runs())))
         return out
 
     def _load_right(self, session: Session, path: str | None):
@@ -227,4 +286,4 @@ class FinetuneTab:
 
     def refresh(self):
         return {self.runs: runs_table(list_runs(self.ctx.runs_dir)),
-                self.run_pick: gr.Dropdown(choices=self.finished_runs())}
+                self.run_pick: gr.Dropdown(choices=run_choices(self.finished_runs()))}

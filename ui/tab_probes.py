@@ -9,30 +9,17 @@ from pathlib import Path
 import gradio as gr
 
 from audits.errors import AuditError
-from audits.familiarity import CompletionConfig, completion_familiarity
+from audits.familiarity import CompletionConfig
 from audits.generation import GenerationConfig
-from audits.judges import RuleJudge
 from audits.probes import CompletionProbe, load_probes
-from ui.gpu import gpu
-from ui.progress import split
+from ui import gpu_tasks
+from ui.gpu_tasks import load_judge
 from ui.state import AppContext, Session
 from unlearn.models import ModelLoadError
 
-SOURCES = {"Target saga (demo)": "target_completion.jsonl",
-           "Neighbour saga (demo)": "neighbour_completion.jsonl",
+SOURCES = {"Target probes": "target_completion.jsonl",
+           "Neighbour probes": "neighbour_completion.jsonl",
            "Uploaded JSONL": None}
-
-
-def load_judge(demo_dir: Path) -> RuleJudge:
-    """The offline rule judge from the demo world's term lists (and anchors)."""
-    world_path = demo_dir / "world.json"
-    if not world_path.is_file():
-        raise AuditError(f"{world_path} is missing: the rule judge needs the world's term lists")
-    world = json.loads(world_path.read_text(encoding="utf-8"))
-    anchors_path = demo_dir / "anchors.json"
-    anchors = (json.loads(anchors_path.read_text(encoding="utf-8"))
-               if anchors_path.is_file() else None)
-    return RuleJudge.from_world(world, anchors)
 
 
 def wide_rows(results: dict) -> list[dict]:
@@ -79,7 +66,8 @@ class ProbesTab:
         self.message = gr.Markdown("", elem_id="probes-message")
         self.scores = gr.Dataframe(headers=SCORE_HEADERS, label="Familiarity scores",
                                    interactive=False, elem_id="probes-scores")
-        self.table = gr.Dataframe(label="Completions", interactive=False, wrap=True,
+        self.table = gr.Dataframe(headers=["id", "prompt"], label="Completions",
+                                  interactive=False, wrap=True,
                                   elem_id="probes-table", max_height=500)
         with gr.Row():
             self.csv_btn = gr.DownloadButton("Download CSV", interactive=False, size="sm")
@@ -111,28 +99,26 @@ class ProbesTab:
         return {self.message: f"Loaded {n} probes from {Path(upload).name}.",
                 self.source: "Uploaded JSONL"}
 
-    @gpu(duration=180)
     def run(self, session: Session, source: str, upload: str | None, limit: float,
             include_ref: bool, max_new: float, temperature: float, seed,
             progress=gr.Progress()):
         try:
             probes = self.probes(source, upload)[:int(limit)]
-            judge = load_judge(self.ctx.demo_dir)
-            models = self.ctx.named_models(session, with_reference=bool(include_ref))
+            load_judge(self.ctx.demo_dir)  # fail here, with a message, not in the GPU call
+            names = self.ctx.side_names(session, with_reference=bool(include_ref))
             config = CompletionConfig(GenerationConfig(
                 max_new_tokens=int(max_new), temperature=float(temperature),
                 seed=int(seed or 0)))
         except (AuditError, ModelLoadError, ValueError) as exc:
             raise gr.Error(str(exc)) from exc
-        callbacks = split(progress, list(models))
-        results = {name: completion_familiarity(m.model, m.tokenizer, probes, judge, config,
-                                                on_progress=cb)
-                   for (name, m), cb in zip(models.items(), callbacks, strict=True)}
+        results = gpu_tasks.drain(gpu_tasks.completion_probes(
+            self.ctx.store_key, names, probes, str(self.ctx.demo_dir), config), progress)
+        models = names
         rows = wide_rows(results)
         session.probe_rows = rows
         session.probe_scores = {n: r.to_dict() for n, r in results.items()}
         csv_path, json_path = self.write_downloads(
-            session, rows, {n: m.name for n, m in models.items()})
+            session, rows, dict(names))
         return {self.message: f"Ran {len(probes)} probes on {', '.join(models)}.",
                 self.scores: gr.Dataframe(value=score_rows(results), headers=SCORE_HEADERS),
                 self.table: gr.Dataframe(value=[list(r.values()) for r in rows],

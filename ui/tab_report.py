@@ -9,16 +9,22 @@ import gradio as gr
 from audits.errors import AuditError
 from audits.plots import scores_summary, topk_bars
 from audits.probes import load_suite
-from audits.report import DEFAULT_MEASURES, HEADLINE, AuditConfig, run_suite, write_report
-from ui.gpu import gpu
-from ui.progress import progress_callback
+from audits.report import DEFAULT_MEASURES, HEADLINE, AuditConfig, write_report
+from audits.score_info import describe, rounded
+from ui import gpu_tasks
 from ui.state import AppContext, Session
+from ui.tab_side_by_side import short_name
 from unlearn.models import ModelLoadError
 
+SCORE_HEADERS = ["score", "range", "reading"]
 
-def score_table(report) -> tuple[list[str], list[list]]:
-    """Rows = headline scores (plus forget quality when present), columns = models."""
+
+def score_table(report, models: dict[str, str] | None = None) -> tuple[list[str], list[list]]:
+    """Rows = headline scores (plus forget quality when present) with a readable name, range
+    and direction; one column per model, named "role (model)"; then the explanation and the
+    report.json key."""
     names = list(report.models)
+    models = models or {}
     keys = list(HEADLINE) + sorted({k for r in report.models.values() for k in r.scores
                                     if k not in HEADLINE})
     rows = []
@@ -26,8 +32,11 @@ def score_table(report) -> tuple[list[str], list[list]]:
         values = [report.models[n].scores.get(key) for n in names]
         if all(v is None for v in values):
             continue
-        rows.append([key, *(None if v is None else round(float(v), 4) for v in values)])
-    return ["score", *names], rows
+        info = describe(key)
+        rows.append([info.name, info.range, info.direction,
+                     *(rounded(key, v) for v in values), info.explain, key])
+    columns = [f"{n} ({short_name(models[n])})" if models.get(n) else n for n in names]
+    return [*SCORE_HEADERS, *columns, "what it measures", "key"], rows
 
 
 class ReportTab:
@@ -53,38 +62,46 @@ class ReportTab:
                                               size="sm")
             self.html_btn = gr.DownloadButton("Download report.html", interactive=False,
                                               size="sm")
-        self.table = gr.Dataframe(label="Scores", interactive=False, elem_id="report-table")
+        self.table = gr.Dataframe(headers=SCORE_HEADERS, label="Scores (blank = not measured "
+                                  "for that model)", interactive=False, wrap=True,
+                                  elem_id="report-table")
         self.summary_plot = gr.Plot(label="Scores per model", elem_id="report-plot")
         self.topk_plot = gr.Plot(label="Top-k next tokens on a target probe")
         self.run_btn.click(self.run, [self.state, self.measures, self.limit, self.include_ref],
                            [self.message, self.table, self.summary_plot, self.topk_plot,
                             self.json_btn, self.html_btn], api_name="build_report")
 
-    @gpu(duration=300)
     def run(self, session: Session, measures: list[str], limit: float, include_ref: bool,
             progress=gr.Progress()):
         if not measures:
             raise gr.Error("Pick at least one measure.")
         try:
-            suite = load_suite(self.ctx.demo_dir)
-            models = self.ctx.named_models(session, with_reference=bool(include_ref))
+            load_suite(self.ctx.demo_dir)  # fail here, with a message, not in the GPU call
+            names = self.ctx.side_names(session, with_reference=bool(include_ref))
             config = AuditConfig(measures=tuple(measures), limit=int(limit))
         except (AuditError, ModelLoadError, ValueError) as exc:
             raise gr.Error(str(exc)) from exc
         t0 = time.perf_counter()
-        report = run_suite({n: (m.model, m.tokenizer) for n, m in models.items()}, suite,
-                           config, on_progress=progress_callback(progress, "audits"))
+        report = gpu_tasks.drain(gpu_tasks.audit_report(
+            self.ctx.store_key, names, str(self.ctx.demo_dir), config), progress)
+        models = names
         out_dir = self.ctx.runs_dir / "reports" / f"{time.strftime('%Y%m%d-%H%M%S')}-{session.id}"
         paths = write_report(report, out_dir)
-        headers, rows = score_table(report)
+        headers, rows = score_table(report, names)
         topk = None
         if report.topk:
             first = report.topk[0]
             topk = topk_bars({n: [tuple(t) for t in d] for n, d in first["models"].items()},
                              first["prompt"])
         skipped = f" Skipped: {'; '.join(report.skipped)}." if report.skipped else ""
-        return {self.message: f"Report on {', '.join(models)} in "
+        which = "; ".join(f"{role} = `{short_name(name)}`" for role, name in models.items())
+        own = ""
+        if models.get("unlearned") != self.ctx.startup.sides.get("unlearned"):
+            own = (" **Note:** the unlearned column is the model loaded into the right-hand side "
+                   "in this session, not the app's start-up model.")
+        return {self.message: f"Report on {', '.join(models)} ({which}) in "
                               f"{time.perf_counter() - t0:.1f} s, written to `{out_dir}`."
+                              + own
                               + skipped,
                 self.table: gr.Dataframe(value=rows, headers=headers),
                 self.summary_plot: scores_summary({n: r.scores

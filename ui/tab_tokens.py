@@ -9,8 +9,7 @@ import gradio as gr
 from audits.errors import AuditError
 from audits.plots import read_evals, topk_bars, tracked_tokens
 from audits.probes import ProbabilityProbe, load_probes
-from audits.scoring import next_token_topk, token_probs
-from ui.gpu import gpu
+from ui import gpu_tasks
 from ui.state import AppContext, Session
 from unlearn.models import ModelLoadError
 
@@ -31,13 +30,32 @@ def probe_choices(ctx: AppContext) -> dict[str, ProbabilityProbe]:
     return out
 
 
-def eval_runs(runs_dir: Path) -> list[str]:
-    """Run directories (newest first) that hold an `evals.jsonl`."""
-    if not runs_dir.is_dir():
-        return []
-    found = sorted(runs_dir.glob("**/evals.jsonl"), key=lambda p: p.stat().st_mtime,
-                   reverse=True)
-    return [str(p.parent) for p in found]
+def eval_runs(runs_dir: Path, extra: list[Path] | None = None) -> list[str]:
+    """Run directories that hold an `evals.jsonl`: those under `runs_dir` (newest first), then
+    the `extra` folders (committed runs, e.g. `assets/models/unlearned_run`)."""
+    found = (sorted(runs_dir.glob("**/evals.jsonl"), key=lambda p: p.stat().st_mtime,
+                    reverse=True) if runs_dir.is_dir() else [])
+    out = [str(p.parent) for p in found]
+    for folder in extra or []:
+        if (folder / "evals.jsonl").is_file() and str(folder) not in out:
+            out.append(str(folder))
+    return out
+
+
+def committed_runs(ctx: AppContext) -> list[Path]:
+    """Run folders that ship beside the start-up models (`<models dir>/*_run/evals.jsonl`, as
+    the demo build writes `assets/models/unlearned_run`)."""
+    out: list[Path] = []
+    for name in ctx.startup.sides.values():
+        if name and Path(name).is_dir():
+            out += sorted(p.parent for p in Path(name).parent.glob("*_run/evals.jsonl"))
+    return list(dict.fromkeys(out))
+
+
+def run_label(path: str) -> str:
+    """A run folder by its last two parts ("models/unlearned_run", "runs/whp-...")."""
+    p = Path(path)
+    return f"{p.parent.name}/{p.name}"
 
 
 def split_tokens(text: str) -> list[str]:
@@ -55,7 +73,8 @@ class TokensTab:
         with gr.Row():
             self.probe = gr.Dropdown([CUSTOM, *self.choices], value=next(iter(self.choices),
                                                                          CUSTOM),
-                                     label="Probe (demo token-probability probes)", scale=2)
+                                     label="Probe (the suite's token-probability probes)",
+                                     scale=2)
             self.k = gr.Slider(1, 30, value=10, step=1, label="Top-k")
         self.prompt = gr.Textbox(value=first.prompt if first else "", lines=2, label="Prompt",
                                  elem_id="tokens-prompt")
@@ -65,18 +84,24 @@ class TokensTab:
         self.show_btn = gr.Button("Show distributions", variant="primary",
                                   elem_id="tokens-show")
         self.plot = gr.Plot(label="Top-k next tokens", elem_id="tokens-plot")
-        self.chosen_table = gr.Dataframe(label="Probability of the chosen continuations",
-                                         interactive=False)
+        self.chosen_table = gr.Dataframe(headers=["continuation"], interactive=False,
+                                         label="Probability of the chosen continuations")
         gr.Markdown("### Familiarity over finetune steps\nFrom a finetune run's `evals.jsonl` "
                     "(probabilities of tracked tokens at each checkpoint).")
         with gr.Row():
-            self.run = gr.Dropdown(eval_runs(ctx.runs_dir), label="Run directory",
-                                   allow_custom_value=True, scale=3)
+            runs = self.run_choices()
+            self.run = gr.Dropdown(runs, value=runs[0][1] if runs else None,
+                                   label="Run directory (committed and new runs)",
+                                   allow_custom_value=True, scale=3, elem_id="tokens-run")
             self.refresh_btn = gr.Button("Refresh list", size="sm", scale=1)
             self.steps_btn = gr.Button("Plot steps", scale=1, elem_id="tokens-steps")
         self.steps_plot = gr.Plot(label="Tracked tokens over steps", elem_id="tokens-steps-plot")
-        self.steps_table = gr.Dataframe(label="Scores at checkpoints", interactive=False)
+        self.steps_table = gr.Dataframe(headers=["step"], label="Scores at checkpoints",
+                                        interactive=False)
         self.probe.change(self.pick_probe, [self.probe], [self.prompt, self.chosen])
+        # typing a prompt of one's own: the dropdown no longer names a probe
+        self.prompt.input(lambda: gr.Dropdown(value=CUSTOM), None, [self.probe],
+                          api_visibility="private", show_progress="hidden")
         self.show_btn.click(self.show, [self.state, self.prompt, self.k, self.chosen],
                             [self.plot, self.chosen_table], api_name="token_probabilities")
         self.refresh_btn.click(self.refresh, None, [self.run])
@@ -89,29 +114,27 @@ class TokensTab:
             return {self.prompt: gr.Textbox(), self.chosen: gr.Textbox()}
         return {self.prompt: probe.prompt, self.chosen: f"{probe.answer}| the"}
 
-    @gpu
     def show(self, session: Session, prompt: str, k: float, chosen: str):
         if not prompt or not prompt.strip():
             raise gr.Error("Type a prompt or pick a probe.")
         try:
-            models = self.ctx.named_models(session)
+            names = self.ctx.side_names(session)
         except ModelLoadError as exc:
             raise gr.Error(str(exc)) from exc
-        dists = {name: next_token_topk(m.model, m.tokenizer, [prompt], int(k))[0]
-                 for name, m in models.items()}
         tokens = split_tokens(chosen)
-        rows = []
-        if tokens:
-            probs = {name: token_probs(m.model, m.tokenizer, prompt, tokens)
-                     for name, m in models.items()}
-            rows = [[repr(t), *(round(probs[n][i], 5) for n in models)]
-                    for i, t in enumerate(tokens)]
-        return {self.plot: topk_bars(dists, prompt),
+        out = gpu_tasks.token_distributions(self.ctx.store_key, names, prompt, int(k), tokens)
+        rows = [[repr(t), *(round(out["probs"][n][i], 5) for n in names)]
+                for i, t in enumerate(tokens)]
+        return {self.plot: topk_bars(out["topk"], prompt),
                 self.chosen_table: gr.Dataframe(value=rows,
-                                                headers=["continuation", *models])}
+                                                headers=["continuation", *names])}
+
+    def run_choices(self) -> list[tuple[str, str]]:
+        return [(run_label(p), p) for p in eval_runs(self.ctx.runs_dir,
+                                                     committed_runs(self.ctx))]
 
     def refresh(self):
-        return {self.run: gr.Dropdown(choices=eval_runs(self.ctx.runs_dir))}
+        return {self.run: gr.Dropdown(choices=self.run_choices())}
 
     def steps(self, run: str | None):
         if not run:

@@ -78,6 +78,67 @@ def write_tiny_demo(out: Path) -> Path:
     return out
 
 
+LLAMA2_TEXT = [
+    "Harry Potter went back to Hogwarts with Ron Weasley and Hermione Granger.",
+    "Frodo Baggins carried the ring to Mordor with Samwise Gamgee and Gandalf.",
+    "The boy with the scar boarded the train to the castle school of magic.",
+    "To make a cup of tea, you first boil the water in the kettle.",
+    "Every Saturday the market in the town square opened early in the morning.",
+    "[INST] <<SYS>> Answer briefly. <</SYS>> Who is the headmaster? [/INST]",
+] * 20
+
+
+def llama_style_tokenizer(texts: list[str], vocab_size: int = 600):
+    """A tokenizer shaped like Llama-2's: SentencePiece-style BPE ("▁" for spaces, a
+    dummy prefix), byte fallback through `<0x00>`..`<0xFF>`, ids 0/1/2 = `<unk>`/`<s>`/`</s>`,
+    BOS prepended, no pad token and no chat template (like the WHP model's tokenizer)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import LlamaTokenizer
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    # words never merge across a space, as in SentencePiece
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first")
+    tok.train_from_iterator(texts, trainer=trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False))
+    spec = json.loads(tok.to_str())
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, **{f"<0x{i:02X}>": 3 + i for i in range(256)}}
+    for piece, _ in sorted(spec["model"]["vocab"].items(), key=lambda kv: kv[1]):
+        vocab.setdefault(piece, len(vocab))  # byte pieces are ordinary vocabulary, as in Llama
+    spec["model"]["vocab"] = vocab
+    for added in spec["added_tokens"]:
+        added["id"] = vocab[added["content"]]
+    tok = Tokenizer.from_str(json.dumps(spec))
+    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(),
+                                     decoders.Fuse(), decoders.Strip(" ", 1, 0)])
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)])
+    return LlamaTokenizer(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
+                          unk_token="<unk>")
+
+
+def write_tiny_llama2_pair(out: Path) -> tuple[Path, Path]:
+    """Two random Llama-2-shaped models ("original", "unlearned": different seeds) sharing a
+    Llama-style tokenizer, saved as `save_pretrained` folders. Hidden size 64: bitsandbytes'
+    4-bit CPU kernels need layers at least one block wide."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tok = llama_style_tokenizer(LLAMA2_TEXT)
+    dirs = []
+    for seed, name in enumerate(("original", "unlearned")):
+        torch.manual_seed(seed)
+        config = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128,
+                             num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+                             max_position_embeddings=512, rms_norm_eps=1e-5,
+                             bos_token_id=1, eos_token_id=2, pad_token_id=None,
+                             tie_word_embeddings=False)
+        folder = Path(out) / name
+        LlamaForCausalLM(config).save_pretrained(folder)
+        tok.save_pretrained(folder)
+        dirs.append(folder)
+    return dirs[0], dirs[1]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -1,4 +1,9 @@
-"""`python -m unlearn COMMAND ...`: dispatch to the sub-command modules."""
+"""`python -m unlearn COMMAND ...`: dispatch to the sub-command modules.
+
+Nothing under `unlearn/` imports `audits` (tests/test_boundaries.py): checkpoint evaluation
+behind `--eval-probes` / `--eval-text` is a plug-in the caller names with
+`--evaluator audits.checkpoint:checkpoint_evaluator`.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "whp": ("unlearn.cli", "run the whole WHP pipeline (reinforce -> labels -> finetune)"),
     "reinforce": ("unlearn.cli", "train the reinforced model on the target text"),
     "labels": ("unlearn.cli", "compute generic labels for the target text"),
-    "finetune": ("unlearn.cli", "finetune on generic labels (or a baseline loss)"),
-    "baseline": ("unlearn.cli", "run a comparison method: ga, graddiff, npo"),
+    "finetune": ("unlearn.cli", "finetune on generic labels"),
+    "comparison": ("unlearn.cli", "run a comparison method: ga, graddiff, npo"),
+    "baseline": ("unlearn.cli", "the same as comparison (older name)"),
     "suggest": ("unlearn.cli", "suggest anchored-term candidates for review"),
+    "erase": ("unlearn.erase.cli", "in-context exact unlearning: select|delete|evaluate|cost"),
 }
 
 

@@ -1,7 +1,7 @@
 """Anchored-term dictionary: load/save (JSON, CSV), validation, redundant filter, per-block choice.
 
 A dictionary maps idiosyncratic expressions of the target text ("Hogwarts") to one or more generic
-counterparts ("Mystic Academy"). See docs method-whp.md section 3.
+counterparts ("Mystic Academy"). See docs/WHP.md section 3.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ import json
 import os
 import random
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from unlearn.runtime import write_text
 
 __all__ = [
     "AnchorDictionary", "AnchorError", "AnchorIssue", "load_anchors", "save_anchors",
@@ -165,15 +166,7 @@ def save_anchors(anchors: AnchorDictionary, path: str | os.PathLike) -> None:
         text = buf.getvalue()
     else:
         raise AnchorError(f"{path}: unsupported dictionary format {suffix!r} (use .json or .csv)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text(path, text)
 
 
 # ----------------------------------------------------------------------------- validation

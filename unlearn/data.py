@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-IGNORE_INDEX = -100  # HF label convention: positions with this label are not trained
+from unlearn.runtime import IGNORE_INDEX
 
 # How a text file becomes a token stream:
 #   "text": one stream, exactly as written (books, articles; a model that saw raw text);

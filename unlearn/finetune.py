@@ -9,85 +9,82 @@ absent or complete).
 
 from __future__ import annotations
 
-import os
-import shutil
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from unlearn import losses
-from unlearn.data import IGNORE_INDEX
-from unlearn.evaluate import CheckpointEvaluator, EvalConfig, append_eval, read_evals
+from unlearn.evaluate import EvalConfig, EvaluatorFactory, make_evaluator
+from unlearn.options import (
+    above,
+    at_least,
+    block_size_field,
+    device_field,
+    in_range,
+    option,
+    seed_field,
+    validate,
+)
+from unlearn.runtime import ProgressFn, StopFn
+from unlearn.training import (
+    EvalCallback,
+    ProgressCallback,
+    build_trainer,
+    checkpoint_step,
+    collate,
+    last_complete_checkpoint,
+    load_checkpoint_weights,
+    save_model_atomic,
+    training_arguments,
+)
 
 METHODS = ("whp", "ga", "graddiff", "npo")
 TRAIN_METHODS = (*METHODS, "lm")  # "lm": plain causal-LM loss (the reinforced model)
 QUANTIZATIONS = ("none", "4bit", "8bit")
 LLAMA_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
-ProgressFn = Callable[[dict], None]
-StopFn = Callable[[], bool]
-
 
 @dataclass
 class FinetuneConfig:
     """How to finetune (the WHP step, or a comparison method on the same machinery)."""
 
-    method: str = "whp"  # "whp" (generic labels), "ga", "graddiff", "npo"
-    steps: int = 150  # optimizer steps (the paper: ~120-150 steps of 512-token blocks)
-    lr: float = 1e-5  # peak learning rate (linear decay to 0)
-    batch_size: int = 8  # blocks per device per micro-batch
-    grad_accum: int = 1  # micro-batches per optimizer step
-    block_size: int = 512  # tokens per block (baselines; WHP blocks come from the labels)
-    warmup_steps: int = 0  # linear warm-up steps
-    weight_decay: float = 0.0  # AdamW weight decay
-    max_grad_norm: float = 1.0  # gradient clipping
-    lora: bool = False  # train LoRA adapters instead of all weights (merged at the end)
-    lora_r: int = 16  # LoRA rank
-    lora_alpha: int = 32  # LoRA scaling numerator
-    lora_dropout: float = 0.0  # dropout on the LoRA branch
-    lora_targets: tuple[str, ...] = LLAMA_LINEARS  # module names that get adapters
-    quantization: str = "none"  # "none", "4bit" (QLoRA), "8bit"; quantized needs lora=True
-    save_every: int = 50  # checkpoint every N steps (0 = only on cancel)
-    save_total_limit: int = 2  # keep at most this many checkpoints
-    seed: int = 0  # data order and init of LoRA weights
-    npo_beta: float = 0.1  # NPO temperature beta
-    retain_weight: float = 1.0  # gradient difference: weight of the retain NLL
-    device: str = "cpu"  # "cpu" or "cuda"; never guessed
-    dtype: str = "float32"  # weights dtype for loading the model to train
-    gradient_checkpointing: bool = False  # trade compute for memory
+    method: str = option("whp", "whp (generic labels), ga, graddiff, npo", choices=TRAIN_METHODS)
+    steps: int = option(150, "optimizer steps (the paper: ~120-150 steps of 512-token blocks)",
+                        check=at_least(1))
+    lr: float = option(1e-5, "peak learning rate (linear decay to 0)", check=above(0))
+    batch_size: int = option(8, "blocks per device per micro-batch", check=at_least(1))
+    grad_accum: int = option(1, "micro-batches per step", check=at_least(1))
+    block_size: int = block_size_field()  # comparison methods; WHP blocks come from the labels
+    warmup_steps: int = option(0, "linear warm-up steps", check=at_least(0))
+    weight_decay: float = option(0.0, "AdamW weight decay", check=at_least(0))
+    max_grad_norm: float = option(1.0, "gradient clipping")
+    lora: bool = option(False, "train LoRA adapters (merged at the end)")
+    lora_r: int = option(16, "LoRA rank", check=at_least(1))
+    lora_alpha: int = option(32, "LoRA scaling numerator", check=at_least(1))
+    lora_dropout: float = option(0.0, "dropout on the LoRA branch", check=in_range(0, 1))
+    lora_targets: tuple[str, ...] = option(LLAMA_LINEARS, "module names that get adapters",
+                                           check=lambda v: None if v else "must not be empty")
+    quantization: str = option("none", "quantized base (QLoRA; implies --lora)",
+                               choices=QUANTIZATIONS)
+    save_every: int = option(50, "checkpoint every N steps (0: only on cancel)",
+                             check=at_least(0))
+    save_total_limit: int = option(2, "keep at most this many checkpoints", check=at_least(1))
+    seed: int = seed_field()  # data order and init of LoRA weights
+    npo_beta: float = option(0.1, "NPO temperature beta", check=above(0))
+    retain_weight: float = option(1.0, "gradient difference: weight of the retain NLL",
+                                  check=above(0))
+    device: str = device_field()
+    dtype: str = option("float32", "weights dtype for loading the model to train")
+    gradient_checkpointing: bool = option(False, "trade compute for memory")
 
     def __post_init__(self) -> None:
         self.lora_targets = tuple(self.lora_targets)
-        if self.method not in TRAIN_METHODS:
-            raise ValueError(f"unknown method {self.method!r}; choose one of {METHODS}")
-        if self.quantization not in QUANTIZATIONS:
-            raise ValueError(f"quantization must be one of {QUANTIZATIONS}, "
-                             f"got {self.quantization!r}")
+        validate(self)
         if self.quantization != "none" and not self.lora:
             raise ValueError("a quantized base can only be trained with LoRA (QLoRA): add lora")
-        for name in ("steps", "batch_size", "grad_accum", "block_size", "lora_r", "lora_alpha"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.block_size < 2:
-            raise ValueError("block_size must be >= 2")
-        for name in ("warmup_steps", "save_every", "weight_decay", "retain_weight"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.save_total_limit < 1:
-            raise ValueError("save_total_limit must be >= 1")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if not self.npo_beta > 0:
-            raise ValueError(f"npo_beta must be > 0, got {self.npo_beta}")
-        if not 0 <= self.lora_dropout < 1:
-            raise ValueError("lora_dropout must be in [0, 1)")
-        if not self.lora_targets:
-            raise ValueError("lora_targets is empty")
 
 
 @dataclass
@@ -102,110 +99,7 @@ class FinetuneResult:
     losses: list[float] = field(default_factory=list)
 
 
-# ---------------------------------------------------------------- Trainer and its callbacks
-
-class UnlearnTrainer(Trainer):
-    """The one Trainer subclass: `compute_loss` picks the method's loss from `unlearn.losses`."""
-
-    # our losses are per-micro-batch means: let Trainer divide them by grad_accum
-    loss_is_scaled_for_ga = False
-
-    def __init__(self, *args, method: str = "whp", npo_beta: float = 0.1,
-                 retain_weight: float = 1.0, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.method, self.npo_beta, self.retain_weight = method, npo_beta, retain_weight
-
-    def compute_loss(self, model, inputs, return_outputs=False, **kwargs):
-        ids, mask, labels = inputs["input_ids"], inputs["attention_mask"], inputs["labels"]
-        if self.method == "graddiff":
-            # one forward over forget + retain rows (DDP wants a single forward per backward)
-            n = ids.size(0)
-            out = model(input_ids=torch.cat([ids, inputs["retain_input_ids"]]),
-                        attention_mask=torch.cat([mask, inputs["retain_attention_mask"]]))
-            loss = losses.gradient_difference_loss(out.logits[:n], labels, out.logits[n:],
-                                                   inputs["retain_labels"], self.retain_weight)
-        else:
-            out = model(input_ids=ids, attention_mask=mask)
-            if self.method in ("whp", "lm"):
-                loss = losses.whp_loss(out.logits, labels)
-            elif self.method == "ga":
-                loss = losses.gradient_ascent_loss(out.logits, labels)
-            elif self.method == "npo":
-                policy = losses.sequence_logprob(out.logits, labels)
-                loss = losses.npo_loss(policy, inputs["ref_logp"].to(policy.dtype), self.npo_beta)
-            else:
-                raise ValueError(f"unknown method {self.method!r}")
-        return (loss, out) if return_outputs else loss
-
-
-class ProgressCallback(TrainerCallback):
-    """Reports `{"stage", "step", "total", "loss"}` per step and stops when `should_stop()`."""
-
-    def __init__(self, stage: str, on_progress: ProgressFn | None = None,
-                 should_stop: StopFn | None = None, save_on_stop: bool = True):
-        self.stage, self.on_progress, self.should_stop = stage, on_progress, should_stop
-        self.save_on_stop = save_on_stop
-        self.cancelled = False
-        self.losses: list[float] = []
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if self.should_stop is not None and self.should_stop() and not control.should_training_stop:
-            self.cancelled = True
-            control.should_training_stop = True
-            control.should_save = self.save_on_stop  # leave a resumable checkpoint
-        return control
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if logs and "loss" in logs:
-            self.losses.append(float(logs["loss"]))
-            if self.on_progress is not None and state.is_world_process_zero:
-                self.on_progress({"stage": self.stage, "step": state.global_step,
-                                  "total": state.max_steps, "loss": float(logs["loss"])})
-        return control
-
-
-class EvalCallback(TrainerCallback):
-    """Audit scores at step 0, every `every` steps and at the end, appended to `evals.jsonl`."""
-
-    def __init__(self, evaluator: CheckpointEvaluator, path: Path, every: int):
-        self.evaluator, self.path, self.every = evaluator, Path(path), every
-        self.done = {r["step"] for r in read_evals(self.path)}
-
-    def _run(self, state, model) -> None:
-        if not state.is_world_process_zero or state.global_step in self.done or model is None:
-            return
-        append_eval(self.path, self.evaluator(model, state.global_step))
-        self.done.add(state.global_step)
-
-    def on_train_begin(self, args, state, control, model=None, **kwargs):
-        if state.global_step == 0:
-            self._run(state, model)
-
-    def on_step_end(self, args, state, control, model=None, **kwargs):
-        if self.every and state.global_step % self.every == 0:
-            self._run(state, model)
-
-    def on_train_end(self, args, state, control, model=None, **kwargs):
-        if state.global_step >= state.max_steps:
-            self._run(state, model)
-
-
 # ---------------------------------------------------------------- data
-
-def collate(features: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
-    """Pad every sequence field of a batch to one width (ids: pad_id, masks: 0, labels: -100)."""
-    seq_fields = [k for k in ("input_ids", "attention_mask", "labels", "retain_input_ids",
-                              "retain_attention_mask", "retain_labels") if k in features[0]]
-    width = max(len(f[k]) for f in features for k in seq_fields)
-    batch: dict[str, torch.Tensor] = {}
-    for key in seq_fields:
-        fill = IGNORE_INDEX if key.endswith("labels") else 0 if key.endswith("mask") else pad_id
-        batch[key] = torch.tensor([list(f[key]) + [fill] * (width - len(f[key]))
-                                   for f in features], dtype=torch.long)
-    if "ref_logp" in features[0]:
-        batch["ref_logp"] = torch.tensor([f["ref_logp"] for f in features], dtype=torch.float32)
-    return batch
-
 
 @torch.inference_mode()
 def add_reference_logprobs(model, dataset, batch_size: int = 8, pad_id: int = 0):
@@ -226,17 +120,6 @@ def add_reference_logprobs(model, dataset, batch_size: int = 8, pad_id: int = 0)
         values += losses.sequence_logprob(logits, batch["labels"].to(device)).tolist()
     model.train(was_training)
     return dataset.add_column("ref_logp", values)
-
-
-def select_alpha(dataset, alpha: float | None):
-    """Use the generic labels of `alpha` (a `labels_alpha_{alpha:g}` column) as `labels`."""
-    if alpha is None:
-        return dataset
-    col = f"labels_alpha_{alpha:g}"
-    if col not in dataset.column_names:
-        have = [c for c in dataset.column_names if c.startswith("labels_alpha_")]
-        raise ValueError(f"labels for alpha={alpha:g} not computed (have: {have})")
-    return dataset.remove_columns("labels").rename_column(col, "labels")
 
 
 # ---------------------------------------------------------------- model
@@ -262,34 +145,6 @@ def load_trainable(path: str, config: FinetuneConfig):
     return model, tok
 
 
-def _tmp_dir_next_to(target: Path) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-
-
-def publish_dir(tmp: Path, target: Path) -> None:
-    """Move a finished folder into place (rename: readers never see a half-written model)."""
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
-
-
-def save_model_atomic(model, tokenizer, target: Path) -> None:
-    """`save_pretrained` model + tokenizer into a temporary folder, then rename it to `target`."""
-    tmp = _tmp_dir_next_to(target)
-    try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        publish_dir(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
 def save_final(model, tokenizer, base_path: str, config: FinetuneConfig, target: Path) -> None:
     """Save a plain full-precision model: LoRA merged (into a reloaded base for QLoRA)."""
     if config.lora and config.quantization != "none":
@@ -307,71 +162,17 @@ def save_final(model, tokenizer, base_path: str, config: FinetuneConfig, target:
     save_model_atomic(model, tokenizer, target)
 
 
-# ---------------------------------------------------------------- checkpoints
-
-def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
-    """Newest `checkpoint-N` whose trainer_state.json (written last by Trainer) exists."""
-    if not ckpt_dir.is_dir():
-        return None
-    found = []
-    for child in ckpt_dir.iterdir():
-        if child.is_dir() and child.name.startswith("checkpoint-"):
-            try:
-                step = int(child.name.split("-")[1])
-            except ValueError:
-                continue
-            if (child / "trainer_state.json").is_file():
-                found.append((step, child))
-            elif int(os.environ.get("RANK", "0")) == 0:
-                shutil.rmtree(child, ignore_errors=True)  # half-written by an interrupted save
-    return str(max(found)[1]) if found else None
-
-
-def _checkpoint_step(path: str) -> int:
-    return int(Path(path).name.split("-")[1])
-
-
-def training_arguments(output_dir: Path, *, lr: float, batch_size: int, grad_accum: int,
-                       seed: int, device: str, max_steps: int = -1, epochs: float = 1.0,
-                       save_every: int = 0, save_total_limit: int = 2, warmup_steps: int = 0,
-                       weight_decay: float = 0.0, max_grad_norm: float = 1.0,
-                       gradient_checkpointing: bool = False) -> TrainingArguments:
-    """The TrainingArguments every stage shares (no reporting, our own progress, no tqdm)."""
-    return TrainingArguments(
-        output_dir=str(output_dir), max_steps=max_steps, num_train_epochs=epochs,
-        learning_rate=lr, per_device_train_batch_size=batch_size,
-        gradient_accumulation_steps=grad_accum, warmup_steps=warmup_steps,
-        weight_decay=weight_decay, max_grad_norm=max_grad_norm, seed=seed, data_seed=seed,
-        save_strategy="steps" if save_every else "no", save_steps=save_every or 500,
-        save_total_limit=save_total_limit, logging_strategy="steps", logging_steps=1,
-        report_to="none", disable_tqdm=True, remove_unused_columns=False,
-        use_cpu=device == "cpu", dataloader_num_workers=0,
-        activation_checkpointing=gradient_checkpointing,
-    )
-
-
-def build_trainer(model, tokenizer, dataset, args: TrainingArguments, method: str,
-                  callbacks: list, npo_beta: float = 0.1, retain_weight: float = 1.0):
-    """An `UnlearnTrainer` with our collator and callbacks (the log printer removed)."""
-    from transformers.trainer_callback import PrinterCallback
-
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    trainer = UnlearnTrainer(model=model, args=args, train_dataset=dataset,
-                             data_collator=lambda rows: collate(rows, pad_id),
-                             callbacks=callbacks, method=method, npo_beta=npo_beta,
-                             retain_weight=retain_weight)
-    trainer.remove_callback(PrinterCallback)
-    return trainer
-
-
 def finetune(baseline: str, dataset, run_dir: str | Path, config: FinetuneConfig,
              eval_config: EvalConfig | None = None, on_progress: ProgressFn | None = None,
-             should_stop: StopFn | None = None) -> FinetuneResult:
+             should_stop: StopFn | None = None,
+             evaluator: EvaluatorFactory | None = None) -> FinetuneResult:
     """Train `baseline` on `dataset` with `config.method`; resume from `run_dir/checkpoints`.
 
     `dataset` rows: input_ids, attention_mask, labels (generic labels for WHP, the text itself
     for the baselines), plus retain_* columns for graddiff. Writes `run_dir/final/` unless
     cancelled by `should_stop()`, in which case a checkpoint is left to resume from.
+    With an enabled `eval_config`, `evaluator(eval_config, tokenizer)` builds what scores the
+    model at checkpoints into `run_dir/evals.jsonl` (the audits' `checkpoint_evaluator`).
     """
     start = time.time()
     run_dir = Path(run_dir)
@@ -385,9 +186,9 @@ def finetune(baseline: str, dataset, run_dir: str | Path, config: FinetuneConfig
                                          tok.pad_token_id or 0)
     progress = ProgressCallback("finetune", on_progress, should_stop)
     callbacks: list = [progress]
-    if eval_config is not None and eval_config.enabled:
-        evaluator = CheckpointEvaluator(eval_config, tok)
-        callbacks.append(EvalCallback(evaluator, run_dir / "evals.jsonl", eval_config.every))
+    measure = make_evaluator(eval_config, evaluator, tok)
+    if measure is not None:
+        callbacks.append(EvalCallback(measure, run_dir / "evals.jsonl", eval_config.every))
     args = training_arguments(
         ckpt_dir, lr=config.lr, batch_size=config.batch_size, grad_accum=config.grad_accum,
         seed=config.seed, device=config.device, max_steps=config.steps,
@@ -398,10 +199,10 @@ def finetune(baseline: str, dataset, run_dir: str | Path, config: FinetuneConfig
     trainer = build_trainer(model, tok, dataset, args, config.method, callbacks,
                             config.npo_beta, config.retain_weight)
     resume = last_complete_checkpoint(ckpt_dir)
-    if resume is not None and _checkpoint_step(resume) >= config.steps:
+    if resume is not None and checkpoint_step(resume) >= config.steps:
         # finished training but not the final save: Trainer would run one extra step
-        trainer._load_from_checkpoint(resume)
-        step = _checkpoint_step(resume)
+        load_checkpoint_weights(trainer.model, resume)
+        step = checkpoint_step(resume)
     else:
         trainer.train(resume_from_checkpoint=resume)
         step = trainer.state.global_step

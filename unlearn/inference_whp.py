@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import torch
 
-from unlearn.labels import generic_logits  # the one Eq. 1 implementation
+from unlearn.labels import DEFAULT_SPACE, generic_logits  # the one Eq. 1 implementation
 
 
 def whp_logits(baseline_logits: torch.Tensor, reinforced_logits: torch.Tensor,
-               alpha: float, space: str = "logprob") -> torch.Tensor:
+               alpha: float, space: str = DEFAULT_SPACE) -> torch.Tensor:
     """Eq. 1: v_b - alpha * relu(v_r - v_b), in float32; any shape (..., V).
 
     `space` as in `unlearn.labels.SPACES`: "logprob" (default, both rows log_softmax-ed first) or
@@ -39,7 +39,7 @@ class WHPOutput:
 class WHPInferenceModel(torch.nn.Module):
     """Baseline + reinforced model combined by Eq. 1 at every position."""
 
-    def __init__(self, baseline, reinforced, alpha: float = 5.0, space: str = "logprob"):
+    def __init__(self, baseline, reinforced, alpha: float = 5.0, space: str = DEFAULT_SPACE):
         super().__init__()
         if not alpha >= 0:
             raise ValueError(f"alpha must be >= 0, got {alpha}")
@@ -175,7 +175,7 @@ class WHPInferenceModel(torch.nn.Module):
 
 
 def load_whp_inference(baseline: str, reinforced: str, alpha: float = 5.0, device: str = "cpu",
-                       dtype: str = "auto", space: str = "logprob"):
+                       dtype: str = "auto", space: str = DEFAULT_SPACE):
     """`(WHPInferenceModel, tokenizer)` from two model folders (or hub ids)."""
     from unlearn.models import load_model
 

@@ -1,4 +1,4 @@
-"""Generic labels (method-whp.md sections 2, 4, 5): Eq. 1 as pure tensor math.
+"""Generic labels (docs/WHP.md sections 2, 4, 5): Eq. 1 as pure tensor math.
 
 The runner that labels a whole target text is `unlearn.label_runner`.
 
@@ -19,30 +19,39 @@ from collections.abc import Sequence
 
 import torch
 
-IGNORE_INDEX = -100
+from unlearn.runtime import IGNORE_INDEX
+
 # What Eq. 1 compares: "logit" = the raw logit rows (the paper's literal formula); "logprob" = the
 # rows after log_softmax. Logits are defined only up to a constant per row, and Eq. 1's ReLU is not
 # invariant to it: when reinforcement lifts a whole row (the demo's reinforced model sits ~1 logit
 # above the baseline on average), ReLU(v_r - v_b) is positive almost everywhere and Eq. 1 turns
 # into the un-rectified `v_b - alpha * (v_r - v_b)` that the paper warns against.
 SPACES = ("logprob", "logit")
+DEFAULT_SPACE = "logprob"  # the one default, for every caller (config, CLI, UI)
 
 __all__ = ["generic_logits", "generic_labels", "reindex", "apply_forbidden",
-           "forbidden_mask_from_lists", "label_column", "IGNORE_INDEX", "SPACES", "in_space"]
+           "forbidden_mask_from_lists", "IGNORE_INDEX", "SPACES", "DEFAULT_SPACE", "in_space",
+           "check_space"]
 
 
 # ============================================================================ pure tensor math
 
+def check_space(space: str, name: str = "space") -> str:
+    """`space` if it is one of SPACES, else a ValueError naming the choices."""
+    if space not in SPACES:
+        raise ValueError(f"{name} must be one of {SPACES}, got {space!r}")
+    return space
+
+
 def in_space(v: torch.Tensor, space: str) -> torch.Tensor:
     """Rows `(..., V)` as float32 in `space` ("logit": unchanged; "logprob": log_softmax)."""
-    if space not in SPACES:
-        raise ValueError(f"space must be one of {SPACES}, got {space!r}")
+    check_space(space)
     v = v.float()
     return torch.log_softmax(v, dim=-1) if space == "logprob" else v
 
 
 def generic_logits(v_baseline: torch.Tensor, v_reinforced: torch.Tensor,
-                   alpha: float, space: str = "logit") -> torch.Tensor:
+                   alpha: float, space: str = DEFAULT_SPACE) -> torch.Tensor:
     """Eq. 1: `v_b - alpha * relu(v_r - v_b)`; shapes `(..., V)` -> `(..., V)` float32.
 
     Only logits the reinforced model raised above the baseline are pushed down; the others keep
@@ -92,15 +101,10 @@ def forbidden_mask_from_lists(forbidden: Sequence[Sequence[int]], vocab_size: in
     return mask
 
 
-def label_column(alpha: float) -> str:
-    """Dataset column holding the labels for `alpha`: 5.0 -> "labels_alpha_5", 2.5 -> "..._2.5"."""
-    return f"labels_alpha_{alpha:g}"
-
-
 def generic_labels(v_baseline_mapped: torch.Tensor, v_reinforced: torch.Tensor,
                    mapping: torch.Tensor, alphas: Sequence[float],
                    forbidden_mask: torch.Tensor | None = None,
-                   space: str = "logit") -> dict[float, torch.Tensor]:
+                   space: str = DEFAULT_SPACE) -> dict[float, torch.Tensor]:
     """Causal-LM labels from Eq. 1 for several alphas at once.
 
     `v_baseline_mapped`: `(..., T, V)` baseline logits on the translated block, already

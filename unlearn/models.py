@@ -82,9 +82,10 @@ def load_model(name_or_path: str | LoadConfig, device: str = "cpu", dtype: str =
                quantization: str = "none"):
     """Load `(model, tokenizer)` in eval mode.
 
-    `name_or_path` is a local `save_pretrained` folder or a hub id. Quantized models are placed
-    with `device_map` on `device`; others are moved there. Raises `ModelLoadError` with an
-    actionable message when the files cannot be found or fetched.
+    `name_or_path` is a local `save_pretrained` folder or a hub id. On any device but the CPU
+    the weights are loaded straight onto it with `device_map` (shard by shard, never first
+    materialised whole in CPU memory); quantized models always get a `device_map`. Raises
+    `ModelLoadError` with an actionable message when the files cannot be found or fetched.
     """
     from transformers import AutoModelForCausalLM
 
@@ -98,12 +99,13 @@ def load_model(name_or_path: str | LoadConfig, device: str = "cpu", dtype: str =
         torch.float32 if torch_dtype == "auto" else torch_dtype)
     if qconf is not None:
         kwargs["quantization_config"] = qconf
+    if qconf is not None or cfg.device != "cpu":
         kwargs["device_map"] = {"": cfg.device}
     try:
         model = AutoModelForCausalLM.from_pretrained(cfg.name_or_path, **kwargs)
     except OSError as exc:
         raise ModelLoadError(_explain(cfg.name_or_path, exc)) from exc
-    if qconf is None:
+    if "device_map" not in kwargs:
         model.to(cfg.device)
     model.eval()
     if model.generation_config.pad_token_id is None:

@@ -14,50 +14,42 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from unlearn.data import lm_dataset
-from unlearn.finetune import (
+from unlearn.options import (
+    above,
+    at_least,
+    block_size_field,
+    device_field,
+    option,
+    seed_field,
+    text_format_field,
+    validate,
+)
+from unlearn.runtime import Cancelled, ProgressFn, StopFn
+from unlearn.training import (
     ProgressCallback,
-    ProgressFn,
-    StopFn,
     build_trainer,
     save_model_atomic,
     training_arguments,
 )
 
 
-class Cancelled(RuntimeError):
-    """A stage was stopped by its `should_stop()` before it finished."""
-
-
 @dataclass
 class ReinforceConfig:
     """How to train the reinforced model."""
 
-    epochs: float = 3.0  # passes over the target text
-    lr: float = 5e-5  # peak learning rate (linear decay to 0)
-    block_size: int = 512  # tokens per training block
-    batch_size: int = 8  # blocks per device per micro-batch
-    grad_accum: int = 1  # micro-batches per optimizer step
-    warmup_steps: int = 0  # linear warm-up steps
-    seed: int = 0  # data order
-    device: str = "cpu"  # "cpu" or "cuda"; never guessed
-    dtype: str = "float32"  # weights dtype while training
-    text_format: str = "text"  # "text" or "paragraphs" (see unlearn.data.TEXT_FORMATS)
+    epochs: float = option(3.0, "passes over the target text", check=above(0))
+    lr: float = option(5e-5, "peak learning rate (linear decay to 0)", check=above(0))
+    block_size: int = block_size_field()
+    batch_size: int = option(8, "blocks per device per micro-batch", check=at_least(1))
+    grad_accum: int = option(1, "micro-batches per optimizer step", check=at_least(1))
+    warmup_steps: int = option(0, "linear warm-up steps", check=at_least(0))
+    seed: int = seed_field()
+    device: str = device_field()
+    dtype: str = option("float32", "weights dtype while training")
+    text_format: str = text_format_field()
 
     def __post_init__(self) -> None:
-        from unlearn.data import check_text_format
-
-        check_text_format(self.text_format)
-        if not self.epochs > 0:
-            raise ValueError(f"epochs must be > 0, got {self.epochs}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if self.block_size < 2:
-            raise ValueError(f"block_size must be >= 2, got {self.block_size}")
-        for name in ("batch_size", "grad_accum"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.warmup_steps < 0:
-            raise ValueError("warmup_steps must be >= 0")
+        validate(self)
 
 
 def reinforce(baseline: str, target_text: str, out_dir: str | Path, config: ReinforceConfig,

@@ -1,4 +1,4 @@
-"""Suggest anchored-term candidates for a person to review (method-whp.md section 3).
+"""Suggest anchored-term candidates for a person to review (docs/WHP.md section 3).
 
 Two sources: terms far more frequent in the target text than in a general corpus, and words whose
 probability the reinforced model raises most over the baseline on the target text.

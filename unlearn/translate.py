@@ -1,4 +1,4 @@
-"""Token-level translation of anchored terms with a position mapping (method-whp.md sections 3-4).
+"""Token-level translation of anchored terms with a position mapping (docs/WHP.md sections 3-4).
 
 A key is matched on token ids in every tokenization it can take in running text: at the start of a
 block (right after BOS), after a space, after a newline, after an opening quote, plus possessive /

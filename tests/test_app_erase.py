@@ -1,0 +1,52 @@
+"""The In-context unlearning tab's handlers on tiny models and small generated tasks (no server)."""
+
+from __future__ import annotations
+
+import gradio as gr
+import pytest
+
+from ui.blocks import build_ui
+from ui.config import parse_config
+from ui.testing import write_tiny_demo
+from unlearn.demo.tasks import write_tasks
+
+
+@pytest.fixture(scope="module")
+def app(tiny_model_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("app_erase")
+    demo_dir = write_tiny_demo(root / "demo")
+    write_tasks(demo_dir / "tasks", n_train=40, n_test=16, seed=0)
+    config = parse_config(["--original", str(tiny_model_dir), "--unlearned",
+                           str(tiny_model_dir), "--reference", "", "--demo-dir", str(demo_dir),
+                           "--runs-dir", str(root / "runs")], env={})
+    return build_ui(config)
+
+
+def test_select_answer_delete_and_accuracy(app):
+    tab, session = app.whp.erase, app.whp.ctx.new_session()
+    out = tab.select(session, "moods", 4, 1.0, progress=lambda *a, **k: None)
+    view = out[tab.view]
+    assert [r[1] for r in out[tab.prompt]] == view.state.prompt_ids() and len(out[tab.prompt]) == 4
+    assert "moods" in out[tab.status]
+    answers = tab.answer(session, view, "at the old park on Monday, Tom")[tab.answers]
+    rows = answers.value["data"]
+    assert [r[0] for r in rows] == view.task.labels
+    for side in (1, 2):
+        assert sum(r[side] for r in rows) == pytest.approx(1.0, abs=1e-3)
+    first = tab.evaluate(session, view, 16)
+    view = first[tab.view]
+    assert len(first[tab.acc]) == 2 and all(0 <= r[2] <= 1 for r in first[tab.acc])
+    clicked = gr.SelectData(None, {"index": [1, 2], "value": "x", "selected": True})
+    assert tab.pick_row(view, clicked)[tab.ids] == view.state.prompt_ids()[1]  # row 2's id
+    chosen = view.state.prompt_ids()[0]
+    out = tab.delete(view, chosen)
+    assert "recomputed" in out[tab.status] and chosen not in out[tab.view].state.prompt_ids()
+    assert out[tab.log][0][2] == "recompute"
+    assert chosen in view.state.prompt_ids()  # the old state object is not modified
+    after = tab.evaluate(session, out[tab.view], 16)[tab.acc]
+    assert [r[0] for r in after] == [0, 0, 1, 1]  # before and after the deletion
+    with pytest.raises(gr.Error, match="not an alive"):
+        tab.delete(out[tab.view], chosen)
+    with pytest.raises(gr.Error, match="Select a prompt"):
+        tab.delete(None, "x")
+    assert tab.cost_chart(out[tab.view], 4)[tab.cost] is not None

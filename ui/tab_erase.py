@@ -1,0 +1,199 @@
+"""In-context unlearning (ERASE): select k prompt examples, answer with both models, delete
+examples exactly (certificate or recompute), compare accuracy before/after, and the cost chart."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from ui.gpu import gpu
+from ui.state import AppContext, Session
+from ui.store import SIDES
+from unlearn.erase.cost import cost_figure, llama2_7b_estimate
+from unlearn.erase.embeddings import EmbeddingConfig, embed_texts
+from unlearn.erase.evaluate import accuracy, continuation_logprobs
+from unlearn.erase.qkmeans import QKMeansConfig, QKMeansState, delete, fit
+from unlearn.erase.task import Task, TaskError, load_task
+from unlearn.models import ModelLoadError
+
+PROMPT_HEADERS = ["#", "id", "input", "output"]
+LOG_HEADERS = ["request", "ids", "action", "reason", "ms"]
+ACC_HEADERS = ["deletions so far", "model", "k-shot (ERASE prompt)", "zero-shot", "test queries"]
+
+
+@dataclass
+class EraseView:
+    """One session's selection: the task, the Q-k-means state and the accuracy history."""
+
+    task: Task
+    state: QKMeansState
+    history: list[list] = field(default_factory=list)
+
+    def shots(self):
+        by_id = {ex.id: ex for ex in self.task.train}
+        return [by_id[i] for i in self.state.prompt_ids()]
+
+
+def task_names(ctx: AppContext) -> list[str]:
+    root = ctx.demo_dir / "tasks"
+    return sorted(p.name for p in root.glob("*") if (p / "task.json").is_file())
+
+
+def prompt_rows(view: EraseView) -> list[list]:
+    return [[n + 1, ex.id, ex.input, ex.output] for n, ex in enumerate(view.shots())]
+
+
+def log_rows(view: EraseView) -> list[list]:
+    return [[n + 1, ", ".join(r.ids), r.action, r.reason, round(r.seconds * 1000, 3)]
+            for n, r in enumerate(view.state.log)]
+
+
+class EraseTab:
+    """Components and handlers of the In-context unlearning tab."""
+
+    def __init__(self, ctx: AppContext, state: gr.State):
+        self.ctx, self.state = ctx, state
+        self.view = gr.State(None)
+        names = task_names(ctx)
+        gr.Markdown("Adapt the models by choosing k training examples for their prompt "
+                    "(ERASE: quantized k-means over the original model's embeddings). Deleting "
+                    "a training example is exact: the prompt is what a fresh selection without "
+                    "it gives, usually certified without recomputing.")
+        with gr.Row():
+            self.task = gr.Dropdown(names, value=names[0] if names else None, label="Task",
+                                    elem_id="erase-task")
+            self.k = gr.Slider(1, 16, value=8, step=1, label="k (examples in the prompt)")
+            self.eps = gr.Number(value=0.5, label="eps (grid step)", minimum=1e-4)
+            self.select_btn = gr.Button("Select prompt", variant="primary",
+                                        elem_id="erase-select")
+        self.status = gr.Markdown(elem_id="erase-status")
+        self.prompt = gr.Dataframe(headers=PROMPT_HEADERS, label="Selected prompt (click a row "
+                                   "to put its id in the delete box)", interactive=False,
+                                   elem_id="erase-prompt")
+        with gr.Row():
+            self.ids = gr.Textbox(label="Delete training example ids (comma-separated)",
+                                  scale=3, elem_id="erase-ids")
+            self.delete_btn = gr.Button("Delete", variant="stop", scale=1,
+                                        elem_id="erase-delete")
+        self.log = gr.Dataframe(headers=LOG_HEADERS, label="Deletion log", interactive=False)
+        with gr.Row():
+            self.query = gr.Textbox(label="Query input (the models answer with the prompt above)",
+                                    scale=3, elem_id="erase-query")
+            self.answer_btn = gr.Button("Answer", scale=1, elem_id="erase-answer")
+        self.answers = gr.Dataframe(label="Label probabilities with the prompt",
+                                    interactive=False)
+        with gr.Row():
+            self.n_test = gr.Slider(8, 240, value=48, step=8, label="Test queries")
+            self.eval_btn = gr.Button("Accuracy now", elem_id="erase-eval")
+        self.acc = gr.Dataframe(headers=ACC_HEADERS, label="Accuracy (one row per model per "
+                                "evaluation: before and after deletions)", interactive=False)
+        self.cost_btn = gr.Button("Cost chart (Llama-2-7B, estimated from FLOPs)")
+        self.cost = gr.Plot(label="Where in-context learning is cheaper than SISA finetuning")
+        self.select_btn.click(self.select, [self.state, self.task, self.k, self.eps],
+                              [self.view, self.prompt, self.log, self.status, self.acc],
+                              api_name="erase_select")
+        self.prompt.select(self.pick_row, [self.view], [self.ids])
+        self.delete_btn.click(self.delete, [self.view, self.ids],
+                              [self.view, self.prompt, self.log, self.status, self.ids],
+                              api_name="erase_delete")
+        self.answer_btn.click(self.answer, [self.state, self.view, self.query], [self.answers],
+                              api_name="erase_answer")
+        self.eval_btn.click(self.evaluate, [self.state, self.view, self.n_test],
+                            [self.view, self.acc], api_name="erase_accuracy")
+        self.cost_btn.click(self.cost_chart, [self.view, self.k], [self.cost])
+
+    def _models(self, session: Session):
+        try:
+            return dict(zip(SIDES, self.ctx.side_models(session), strict=True))
+        except ModelLoadError as exc:
+            raise gr.Error(str(exc)) from exc
+
+    @gpu
+    def select(self, session: Session, task_name: str | None, k: float, eps: float,
+               progress=gr.Progress()):
+        if not task_name:
+            raise gr.Error(f"No task folders under {self.ctx.demo_dir / 'tasks'}.")
+        try:
+            task = load_task(Path(self.ctx.demo_dir) / "tasks" / task_name)
+            config = QKMeansConfig(k=int(k), eps=float(eps or 0))
+        except (TaskError, ValueError) as exc:
+            raise gr.Error(str(exc)) from exc
+        embedder = self._models(session)["original"]
+        progress(0.1, desc="embedding the training examples with the original model")
+        x = embed_texts([ex.input for ex in task.train], EmbeddingConfig(), embedder.model,
+                        embedder.tokenizer, cache_dir=self.ctx.work_dir / "erase-cache",
+                        data_key=task.fingerprint())
+        progress(0.8, desc="quantized k-means")
+        try:
+            view = EraseView(task, fit(x, [ex.id for ex in task.train], config))
+        except ValueError as exc:
+            raise gr.Error(str(exc)) from exc
+        return {self.view: view, self.prompt: prompt_rows(view), self.log: [],
+                self.acc: [],
+                self.status: f"Selected {config.k} of {len(task.train)} examples of "
+                             f"**{task.name}** ({task.description})."}
+
+    def pick_row(self, view: EraseView | None, evt: gr.SelectData):
+        if view is None or evt.index is None:
+            return {self.ids: gr.Textbox()}
+        row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
+        return {self.ids: view.state.prompt_ids()[int(row)]}
+
+    def delete(self, view: EraseView | None, ids: str):
+        if view is None:
+            raise gr.Error("Select a prompt first.")
+        wanted = [i.strip() for i in (ids or "").split(",") if i.strip()]
+        if not wanted:
+            raise gr.Error("Type or click the id of a training example to delete.")
+        view = copy.deepcopy(view)  # gr.State keeps the old one until we return the new one
+        try:
+            record = delete(view.state, wanted)
+        except (KeyError, ValueError) as exc:
+            raise gr.Error(str(exc).strip("'\"")) from exc
+        verdict = ("certified: the prompt is unchanged" if record.action == "certified"
+                   else "recomputed: the prompt was selected again without it")
+        return {self.view: view, self.prompt: prompt_rows(view), self.log: log_rows(view),
+                self.ids: "", self.status: f"Deleted {', '.join(wanted)}: {verdict} "
+                                           f"({record.seconds * 1000:.2f} ms; {record.reason})."}
+
+    @gpu
+    def answer(self, session: Session, view: EraseView | None, query: str):
+        if view is None:
+            raise gr.Error("Select a prompt first.")
+        if not query or not query.strip():
+            raise gr.Error("Type a query input (e.g. one from the test split).")
+        context = view.task.context(view.shots(), query.strip())
+        rows = {label: [label] for label in view.task.labels}
+        for loaded in self._models(session).values():
+            scores = continuation_logprobs(loaded.model, loaded.tokenizer, [context],
+                                           view.task.continuations())[0]
+            probs = np.exp(scores - scores.max())
+            for label, p in zip(view.task.labels, probs / probs.sum(), strict=True):
+                rows[label].append(round(float(p), 4))
+        return {self.answers: gr.Dataframe(value=list(rows.values()),
+                                           headers=["label", *SIDES])}
+
+    @gpu
+    def evaluate(self, session: Session, view: EraseView | None, n_test: float):
+        if view is None:
+            raise gr.Error("Select a prompt first.")
+        view = copy.deepcopy(view)
+        queries = view.task.test[: int(n_test)]
+        for side, loaded in self._models(session).items():
+            k_shot = accuracy(loaded.model, loaded.tokenizer, view.task, view.shots(), queries)
+            zero = accuracy(loaded.model, loaded.tokenizer, view.task, [], queries)
+            view.history.append([len(view.state.log), side, round(k_shot, 4), round(zero, 4),
+                                 len(queries)])
+        return {self.view: view, self.acc: view.history}
+
+    def cost_chart(self, view: EraseView | None, k: float):
+        n = len(view.task.train) if view else 1200
+        rate = (sum(r.action == "recompute" for r in view.state.log) / len(view.state.log)
+                if view and view.state.log else 0.0)
+        units = llama2_7b_estimate(k=int(k), tokens_per_example=15, n_train=n, shards=4,
+                                   epochs=2, recompute_rate=rate)
+        return {self.cost: cost_figure(units)}
