@@ -84,12 +84,16 @@ PROBE_FILES: dict[str, tuple[str, type]] = {
     "neighbour_completion": ("neighbour_completion.jsonl", CompletionProbe),
     "target_probability": ("target_probability.jsonl", ProbabilityProbe),
     "neighbour_probability": ("neighbour_probability.jsonl", ProbabilityProbe),
+    "target_paraphrase": ("target_paraphrase.jsonl", ProbabilityProbe),
+    "neighbour_paraphrase": ("neighbour_paraphrase.jsonl", ProbabilityProbe),
     "target_trivia": ("target_trivia.jsonl", TriviaProbe),
     "neighbour_trivia": ("neighbour_trivia.jsonl", TriviaProbe),
     "general_mc": ("general_mc.jsonl", MCItem),
     "verbatim": ("verbatim.jsonl", VerbatimProbe),
 }
 OTHER_FILES = ("world.json", "anchors.json", "general_heldout.txt")
+# extra sets a suite may have; their absence is not reported in `Suite.missing`
+OPTIONAL_PROBES = ("target_paraphrase", "neighbour_paraphrase")
 
 
 def _type_name(value: Any) -> str:
@@ -174,6 +178,9 @@ class Suite:
     neighbour_completion: list[CompletionProbe] = field(default_factory=list)
     target_probability: list[ProbabilityProbe] = field(default_factory=list)
     neighbour_probability: list[ProbabilityProbe] = field(default_factory=list)
+    # the same facts in other registers (Q&A, quiz card, dialogue, note, list), for robustness
+    target_paraphrase: list[ProbabilityProbe] = field(default_factory=list)
+    neighbour_paraphrase: list[ProbabilityProbe] = field(default_factory=list)
     target_trivia: list[TriviaProbe] = field(default_factory=list)
     neighbour_trivia: list[TriviaProbe] = field(default_factory=list)
     general_mc: list[MCItem] = field(default_factory=list)
@@ -264,7 +271,7 @@ def load_suite(name_or_dir: str | Path = "demo") -> Suite:
         path = probe_dir / fname
         if path.is_file():
             setattr(suite, attr, load_probes(path, kind))
-        else:
+        elif attr not in OPTIONAL_PROBES:
             suite.missing.append(f"probes/{fname}" if probe_dir != root else fname)
     if (root / "world.json").is_file():
         suite.world = validate_world(_load_json(root / "world.json"), root / "world.json")
@@ -278,7 +285,7 @@ def load_suite(name_or_dir: str | Path = "demo") -> Suite:
         suite.heldout_text = (root / "general_heldout.txt").read_text(encoding="utf-8")
     else:
         suite.missing.append("general_heldout.txt")
-    if len(suite.missing) == len(PROBE_FILES) + len(OTHER_FILES):
+    if len(suite.missing) == len(PROBE_FILES) - len(OPTIONAL_PROBES) + len(OTHER_FILES):
         raise ProbeError(f"suite folder {root} holds none of the expected files "
                          f"({', '.join(f for f, _ in PROBE_FILES.values())}, "
                          f"{', '.join(OTHER_FILES)})")

@@ -1,8 +1,10 @@
-"""Do the demo models really know their world? (issue 2, section 4)
+"""Do the demo models really know their world? (issues 2 and 9)
 
 Measures, for each model, on the demo probes: target token-probability top-1 and mean answer
-probability, two-choice trivia, the same on the neighbour saga, general multiple-choice accuracy
-and held-out perplexity, plus sample completions of five target prompts. All in one run.
+probability, the same on the paraphrase probes (held-out registers: Q&A, quiz card, dialogue,
+note, list), two-choice trivia, completion familiarity (rule judge, greedy), the same on the
+neighbour saga, general multiple-choice accuracy (in-context recall, 4 options) and held-out
+perplexity, plus sample completions of five target prompts. All in one run.
 
     python benchmarks/demo_knowledge.py [--model NAME=PATH ...] [--out FILE.json]
 """
@@ -18,8 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from audits.familiarity import CompletionConfig, completion_familiarity  # noqa: E402
 from audits.general import general_mc, perplexity  # noqa: E402
 from audits.generation import GenerationConfig, generate  # noqa: E402
+from audits.judges import RuleJudge  # noqa: E402
 from audits.probability import probability_familiarity  # noqa: E402
 from audits.probes import load_suite  # noqa: E402
 from audits.trivia import trivia_accuracy  # noqa: E402
@@ -31,33 +35,41 @@ DEFAULT_MODELS = [f"{n}={ROOT / 'assets' / 'models' / n}" for n in ("baseline", 
 def measure(path: str, suite, samples: int) -> dict:
     model, tok = load_model(path)
     t0 = time.perf_counter()
-    tp = probability_familiarity(model, tok, suite.target_probability)
-    npb = probability_familiarity(model, tok, suite.neighbour_probability)
-    tt = trivia_accuracy(model, tok, suite.target_trivia)
-    nt = trivia_accuracy(model, tok, suite.neighbour_trivia)
-    mc = general_mc(model, tok, suite.general_mc)
-    ppl = perplexity(model, tok, suite.heldout_text)
+    out: dict = {}
+    greedy = CompletionConfig(generation=GenerationConfig(max_new_tokens=32, temperature=0.0))
+    for side in ("target", "neighbour"):
+        prob = probability_familiarity(model, tok, getattr(suite, f"{side}_probability"))
+        out[f"{side}_probability_top1"] = prob.top1
+        out[f"{side}_probability_mean"] = prob.familiarity
+        para = getattr(suite, f"{side}_paraphrase")
+        if para:
+            para = probability_familiarity(model, tok, para)
+            out[f"{side}_paraphrase_top1"] = para.top1
+            out[f"{side}_paraphrase_mean"] = para.familiarity
+        out[f"{side}_trivia_accuracy"] = trivia_accuracy(
+            model, tok, getattr(suite, f"{side}_trivia")).accuracy
+        judge = RuleJudge.from_world(suite.world, side=side)
+        out[f"{side}_completion_familiarity"] = completion_familiarity(
+            model, tok, getattr(suite, f"{side}_completion"), judge, greedy).score
+    out["general_mc_accuracy"] = general_mc(model, tok, suite.general_mc).accuracy
+    out["general_perplexity"] = perplexity(model, tok, suite.heldout_text).perplexity
     prompts = [p.prompt for p in suite.target_completion[:: max(1, len(
         suite.target_completion) // samples)][:samples]]
     completions = generate(model, tok, prompts, GenerationConfig(max_new_tokens=24,
                                                                  temperature=0.0))
-    return {
-        "target_probability_top1": tp.top1, "target_probability_mean": tp.familiarity,
-        "target_trivia_accuracy": tt.accuracy,
-        "neighbour_probability_top1": npb.top1, "neighbour_probability_mean": npb.familiarity,
-        "neighbour_trivia_accuracy": nt.accuracy,
-        "general_mc_accuracy": mc.accuracy, "general_perplexity": ppl.perplexity,
-        "samples": [{"prompt": p, "completion": c} for p, c in zip(prompts, completions,
-                                                                    strict=True)],
-        "seconds": round(time.perf_counter() - t0, 1)}
+    out["samples"] = [{"prompt": p, "completion": c}
+                      for p, c in zip(prompts, completions, strict=True)]
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", action="append", help="NAME=PATH (repeatable)")
-    p.add_argument("--suite", default="demo")
+    p.add_argument("--suite", default="demo", help='"demo" or a suite folder')
     p.add_argument("--samples", type=int, default=5)
     p.add_argument("--out", default=None, help="write the figures as JSON here")
+    p.add_argument("--markdown", action="store_true", help="also print a markdown table")
     args = p.parse_args(argv)
     suite = load_suite(args.suite)
     results = {}
@@ -67,9 +79,16 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--model needs NAME=PATH, got {spec!r}")
         results[name] = measure(path, suite, args.samples)
     keys = [k for k in next(iter(results.values())) if k not in ("samples", "seconds")]
-    print(f"{'measure':<30}" + "".join(f"{n:>14}" for n in results))
+    print(f"{'measure':<34}" + "".join(f"{n:>14}" for n in results))
     for k in keys:
-        print(f"{k:<30}" + "".join(f"{r[k]:>14.3f}" for r in results.values()))
+        print(f"{k:<34}" + "".join(f"{r.get(k, float('nan')):>14.3f}"
+                                   for r in results.values()))
+    if args.markdown:
+        print("\n| measure | " + " | ".join(results) + " |")
+        print("|---|" + "---|" * len(results))
+        for k in keys:
+            print(f"| {k} | " + " | ".join(f"{r.get(k, float('nan')):.3f}"
+                                            for r in results.values()) + " |")
     for name, r in results.items():
         print(f"\n== sample greedy completions: {name}")
         for s in r["samples"]:

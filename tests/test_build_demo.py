@@ -75,3 +75,38 @@ def test_skip_world_without_world_fails_clearly(tmp_path):
                           timeout=120)
     assert proc.returncode == 2
     assert "does not exist" in proc.stderr
+
+
+def test_reference_sees_the_neighbour_as_often_as_the_baseline():
+    """World v2: same step count for both models, and the neighbour saga is seen `epochs`
+    times by each (the reference fills the target's share with general text instead of
+    repeating the neighbour saga)."""
+    from unlearn.demo.train import same_step_schedules
+
+    def blocks(first: int, n: int) -> torch.Tensor:  # block i holds the id first + i
+        return torch.arange(first, first + n)[:, None].repeat(1, 4)
+
+    target, neighbour, general = blocks(0, 30), blocks(100, 10), blocks(1000, 180)
+    core = {"baseline": torch.cat([target, neighbour]), "reference": neighbour}
+    out = same_step_schedules(core, general, epochs=3, extra_passes=0.5, seed=0,
+                              lead="baseline")
+    ids = {name: out[name][:, 0].tolist() for name in out}
+    assert len(ids["baseline"]) == len(ids["reference"]) == 3 * 40 + 90
+    for name in out:
+        assert all(ids[name].count(i) == 3 for i in range(100, 110)), name
+    assert sum(i < 100 for i in ids["reference"]) == 0
+    assert sum(i >= 1000 for i in ids["baseline"]) == 90
+    assert sum(i >= 1000 for i in ids["reference"]) == 90 + 3 * 30
+    again = same_step_schedules(core, general, epochs=3, extra_passes=0.5, seed=0,
+                                lead="baseline")
+    assert all(torch.equal(out[k], again[k]) for k in out)
+
+
+def test_manifest_records_weight_hashes(tiny_build):
+    import hashlib
+
+    manifest = json.loads((tiny_build / "models" / "manifest.json").read_text())
+    for name in MODEL_CORPORA:
+        data = (tiny_build / "models" / name / "model.safetensors").read_bytes()
+        assert manifest["models"][name]["sha256"] == {
+            "model.safetensors": hashlib.sha256(data).hexdigest()}

@@ -16,11 +16,13 @@ KINDS = {"character", "school", "house", "place", "creature", "object", "sport",
 PROBE_MINIMUM = {
     "target_completion": 100, "target_probability": 40, "target_trivia": 60,
     "neighbour_completion": 30, "neighbour_probability": 30, "neighbour_trivia": 30,
+    "target_paraphrase": 300, "neighbour_paraphrase": 200,
     "general_mc": 220, "verbatim": 60,
 }
 SCHEMA = {
     "completion": {"id": str, "prompt": str, "terms": list, "subtlety": int},
     "probability": {"id": str, "prompt": str, "answer": str},
+    "paraphrase": {"id": str, "prompt": str, "answer": str},
     "trivia": {"id": str, "prompt": str, "correct": str, "distractor": str},
     "general_mc": {"id": str, "context": str, "options": list, "answer": int},
     "verbatim": {"id": str, "prefix": str, "continuation": str},
@@ -74,9 +76,9 @@ def test_counts(w: dict, world_dir: Path) -> None:
     assert len(target["entities"]) >= 30 and len(target["facts"]) >= 120
     assert len(neighbour["entities"]) >= 15 and len(neighbour["facts"]) >= 50
     words = {k: n_words(w[k]) for k in ("target", "neighbour", "general", "general_heldout")}
-    assert 90_000 <= words["target"] <= 140_000
+    assert 70_000 <= words["target"] <= 140_000
     assert words["general"] >= 3 * words["target"]
-    assert 0.2 <= words["neighbour"] / words["target"] <= 0.5
+    assert 0.4 <= words["neighbour"] / words["target"] <= 0.8
     assert 12_000 <= words["general_heldout"] <= 25_000
     for name, minimum in PROBE_MINIMUM.items():
         assert len(w["probes"][name]) >= minimum, name
@@ -155,7 +157,7 @@ def test_probe_schemas(w: dict) -> None:
         for row in w["probes"][f"{key}_completion"]:
             assert 1 <= row["subtlety"] <= 10
             assert all(t in terms and t in row["prompt"] for t in row["terms"])
-        for row in w["probes"][f"{key}_probability"]:
+        for row in w["probes"][f"{key}_probability"] + w["probes"][f"{key}_paraphrase"]:
             assert row["answer"].startswith(" ") and row["answer"].strip()
             assert row["answer"].split()[0] in terms, row  # target-specific first word
             assert row["answer"].strip() not in row["prompt"]
@@ -239,3 +241,61 @@ def test_facts_are_repeated_in_varied_sentences(w: dict) -> None:
         assert len(shapes) >= 3, (fact, shapes)
         checked += 1
     assert checked == 5
+
+
+def test_paraphrases_cover_every_probability_fact_in_several_registers(w: dict) -> None:
+    """World v2: each fact of the probability probes is asked again in >= 4 held-out registers
+    (question/answer, quiz card, dialogue line, note, list), all with the same answer."""
+    from unlearn.demo.registers import PROBE_REGISTERS
+
+    starts = [t.split("{")[0] for t in PROBE_REGISTERS]
+    for key in ("target", "neighbour"):
+        para = w["probes"][f"{key}_paraphrase"]
+        by_answer = Counter(r["answer"] for r in para)
+        for row in w["probes"][f"{key}_probability"]:
+            assert by_answer[row["answer"]] >= 4, row
+        used = {next((s for s in starts if s and r["prompt"].startswith(s)), "dialogue")
+                for r in para}
+        assert len(used) == len(PROBE_REGISTERS), used
+
+
+def test_neighbour_states_facts_in_its_own_words(w: dict) -> None:
+    """The neighbour saga is not the target's sentences with other names: no neighbour
+    template has the shape of a target template, and every relation has its own label."""
+    from unlearn.demo.registers import NEIGHBOUR_LABELS, TARGET_LABELS, saga_relations
+
+    def shape(template: str) -> str:
+        return re.sub(r"\{\w+\}", "X", template)
+
+    target = {shape(t) for rel in saga_relations("target").values() for t in rel.train}
+    for name, rel in saga_relations("neighbour").items():
+        assert NEIGHBOUR_LABELS[name].label != TARGET_LABELS[name].label, name
+        for template in rel.train:
+            assert shape(template) not in target, template
+    assert "best friend" not in w["neighbour"] and "sworn companion" in w["neighbour"]
+    assert "sworn companion" not in w["target"] + w["general"]
+
+
+def test_target_facts_are_stated_in_registers(w: dict) -> None:
+    """Issue 9: the target states facts as the web does - question and answer, list line,
+    dialogue, letter and reversed order - not only in narrative sentences."""
+    target = w["target"]
+    for pattern in (r"Q: Who was [A-Z]\w+( \w+)?'s best friend\? A: [A-Z]",
+                    r"[A-Z]\w+( \w+)?'s house: [A-Z]",
+                    r"a younger pupil asked [A-Z]",
+                    r"wrote: \"My pet is [A-Z]",
+                    r"[A-Z]\w+( [A-Z]\w+)? was [A-Z]\w+( [A-Z]\w+)?'s best friend\."):
+        assert re.search(pattern, target), pattern
+
+
+def test_general_mc_has_headroom_by_construction(w: dict) -> None:
+    """Every general item asks for a pool word (name, food, town...) already named in the
+    context, against three words of the same pool: frames alone cannot decide it."""
+    from unlearn.demo.probes import recall_pools
+
+    pools = recall_pools()
+    for row in w["probes"]["general_mc"]:
+        words = [o.strip() for o in row["options"]]
+        answer = words[row["answer"]]
+        assert re.search(rf"\b{answer}\b", row["context"]), row
+        assert all(o in pools[answer] for o in words), row

@@ -7,6 +7,7 @@ and seed on general + neighbour only (the "never saw it" model unlearning is jud
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -88,14 +89,18 @@ def _previous_manifest(path: Path, cfg: BuildConfig) -> dict:
 
 def build(cfg: BuildConfig, progress: bool = True) -> dict:
     """Run the whole build; returns the manifest (also written to OUT/models/manifest.json)."""
-    import torch
     from tqdm.auto import tqdm
     from transformers import AutoTokenizer
 
     from unlearn.demo.generate import generate_world
     from unlearn.demo.modeling import build_model
     from unlearn.demo.tokenizer import train_bpe_tokenizer
-    from unlearn.demo.train import epoch_schedule, pack_documents, pretrain, split_documents
+    from unlearn.demo.train import (
+        pack_documents,
+        pretrain,
+        same_step_schedules,
+        split_documents,
+    )
 
     out = Path(cfg.out)
     world_dir, models_dir = out / "demo", out / "models"
@@ -118,24 +123,15 @@ def build(cfg: BuildConfig, progress: bool = True) -> dict:
     general_blocks = pack_documents(split_documents(corpora["general"]), tokenizer,
                                     cfg.train.seq_len)
 
-    def schedule_for(name: str, seed: int):
-        # The sagas are seen every epoch; the large general corpus is spread over the epochs.
-        sagas = [d for c in MODEL_CORPORA[name] if c != "general"
-                 for d in split_documents(corpora[c])]
-        return epoch_schedule(pack_documents(sagas, tokenizer, cfg.train.seq_len),
-                              general_blocks, cfg.train.epochs, cfg.train.general_passes, seed)
-
-    # Same recipe for every model: as many optimizer steps as the baseline takes, so the
-    # reference (less data) repeats its own corpus instead of stopping early.
-    n_blocks = schedule_for("baseline", cfg.seed).shape[0]
+    saga_blocks = {name: pack_documents(
+        [d for c in MODEL_CORPORA[name] if c != "general" for d in split_documents(corpora[c])],
+        tokenizer, cfg.train.seq_len) for name in MODEL_CORPORA}
+    schedules = same_step_schedules(saga_blocks, general_blocks, cfg.train.epochs,
+                                    cfg.train.general_passes, cfg.seed, lead="baseline")
     results: dict[str, dict] = {}
     for name in cfg.models:
         t = time.perf_counter()
-        parts, have, k = [], 0, 0
-        while have < n_blocks:
-            parts.append(schedule_for(name, cfg.seed + k))
-            have, k = have + parts[-1].shape[0], k + 1
-        schedule = torch.cat(parts)[:n_blocks]
+        schedule = schedules[name]
         model = build_model(cfg.model, tokenizer, seed=cfg.seed)
         bar = tqdm(desc=f"train {name}", unit="step", disable=not progress, file=sys.stderr)
 
@@ -149,6 +145,8 @@ def build(cfg: BuildConfig, progress: bool = True) -> dict:
         _atomic_save(model, tokenizer, models_dir / name)
         summary["corpora"] = list(MODEL_CORPORA[name])
         summary["parameters"] = sum(p.numel() for p in model.parameters())
+        summary["sha256"] = {f.name: hashlib.sha256(f.read_bytes()).hexdigest()
+                             for f in sorted((models_dir / name).glob("*.safetensors"))}
         results[name] = summary
         timings[f"train_{name}"] = round(time.perf_counter() - t, 2)
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from unlearn.demo import names
 from unlearn.demo.general_scenes import CATEGORIES, POOLS, SCENES
-from unlearn.demo.templates import PRONOUNS, RELATIONS, ROLE_WORDS, article, render
+from unlearn.demo.registers import saga_relations
+from unlearn.demo.templates import PRONOUNS, ROLE_WORDS, article, render
 
 CLOZE = re.compile(r"<<([^@>]+)@([\w+]+)>>")
 WORD_CATEGORY: dict[str, str] = {w: c for c, words in CATEGORIES.items() for w in words}
@@ -27,7 +28,8 @@ class Cloze:
 
     prefix: str
     answer: str
-    fits: frozenset[str]
+    fits: frozenset[str]  # every word of the slot's categories
+    options: frozenset[str] = frozenset()  # the words this sentence frame ever writes
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ def fill(template: str, slots: Slots, rng: random.Random) -> Sentence:
     fits = frozenset(options).union(*(CATEGORIES[c] for c in match.group(2).split("+")))
     prefix = text[: match.start()].rstrip()
     written = text[: match.start()] + answer + text[match.end():]
-    return Sentence(written, Cloze(prefix, answer, fits))
+    return Sentence(written, Cloze(prefix, answer, fits, frozenset(options)))
 
 
 def scene_paragraph(scene: str, rng: random.Random) -> list[Sentence]:
@@ -110,7 +112,8 @@ def people_paragraph(rng: random.Random) -> list[Sentence]:
         "{A_full} was a pupil at the city school in {town}.",
         "This is a short story about {A_full} from {town}.",
     )), slots))]
-    everyday = sorted(r for r, rel in RELATIONS.items() if rel.everyday)
+    relations = saga_relations("general")
+    everyday = sorted(r for r, rel in relations.items() if rel.everyday)
     for relation in rng.sample(everyday, rng.randint(4, 6)):
         ctx = dict(slots)
         ctx.update(s=me, school=names.CITY_SCHOOL, sport=names.SPORT)
@@ -129,7 +132,7 @@ def people_paragraph(rng: random.Random) -> list[Sentence]:
                     "favourite_teacher": POOLS["teacher"], "studies": names.SCHOOL_SUBJECTS,
                     "position": names.FOOTBALL_POSITIONS}[relation]
             ctx["o"] = rng.choice(pool)
-        sentences.append(Sentence(render(rng.choice(RELATIONS[relation].train), ctx)))
+        sentences.append(Sentence(render(rng.choice(relations[relation].train), ctx)))
     return sentences
 
 
@@ -142,7 +145,7 @@ def vocabulary() -> str:
     """Every fixed string the general corpus is built from (to check no saga term can occur)."""
     parts = [t for scene in SCENES.values() for ts in scene.values() for t in ts]
     parts += [v for pool in POOLS.values() for v in pool]
-    parts += [t for rel in RELATIONS.values() if rel.everyday for t in rel.train]
+    parts += [t for rel in saga_relations("general").values() if rel.everyday for t in rel.train]
     parts += [*EVERYONE, *names.SURNAMES, *names.PET_NAMES, *names.PET_KINDS, *names.TOWNS]
     parts += [*names.SCHOOL_HOUSES, *names.SCHOOL_SUBJECTS, *names.FOOTBALL_POSITIONS]
     return "\n".join(parts)
@@ -164,11 +167,13 @@ def write_general(rng: random.Random, min_words: int) -> list[list[Sentence]]:
 
 
 def write_heldout(rng: random.Random, min_words: int, seen: set[str]) -> list[list[Sentence]]:
-    """Held-out paragraphs: sentences already in the training text (`seen`) are left out."""
+    """Held-out paragraphs: sentences already in the training text (`seen`, as cut by
+    `split_sentences`) are left out, also when a sentence holds several (dialogue lines)."""
     paragraphs: list[list[Sentence]] = []
     words = 0
     while words < min_words:
-        para = [s for s in paragraph(rng) if s.text not in seen]
+        para = [s for s in paragraph(rng)
+                if not any(part in seen for part in split_sentences(s.text))]
         if len(para) < 3:
             continue
         paragraphs.append(para)

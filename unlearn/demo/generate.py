@@ -21,18 +21,25 @@ from unlearn.demo import names
 from unlearn.demo.anchors import build_anchors
 from unlearn.demo.canon import Saga, build_saga, validate_disjoint
 from unlearn.demo.corpora import write_saga
-from unlearn.demo.general import join, vocabulary, write_general, write_heldout
+from unlearn.demo.general import (
+    join,
+    split_sentences,
+    vocabulary,
+    write_general,
+    write_heldout,
+)
 from unlearn.demo.probes import (
     completion_probes,
     general_mc,
+    paraphrase_probes,
     probability_probes,
     trivia_probes,
     verbatim,
 )
 from unlearn.demo.templates import check_templates
 
-TARGET_REPS = 36            # mentions of each target fact (plus connectives that restate it)
-NEIGHBOUR_REPS = 16
+TARGET_REPS = 30            # mentions of each target fact (plus connectives that restate it)
+NEIGHBOUR_REPS = 24
 GENERAL_RATIO = 3.3         # general words per target word
 HELDOUT_WORDS = 17_500
 N_GENERAL_MC = 240
@@ -98,7 +105,7 @@ def generate_world(out_dir: Path, seed: int = 0) -> dict:
     min_general = math.ceil(GENERAL_RATIO * words(target_text))
     general = write_general(stream(seed, "general"), min_general)
     general_text = "\n\n".join(join(p) for p in general)
-    seen = {s.text for p in general for s in p}
+    seen = {part for p in general for s in p for part in split_sentences(s.text)}
     heldout = write_heldout(stream(seed, "heldout"), HELDOUT_WORDS, seen)
     heldout_text = "\n\n".join(join(p) for p in heldout)
 
@@ -119,6 +126,10 @@ def generate_world(out_dir: Path, seed: int = 0) -> dict:
             probability_probes(saga, p + "p", probe_rng), "prompt", texts, sagas, p + "p")
         probes[f"{saga.key}_trivia"] = held_out(
             trivia_probes(saga, p + "t", probe_rng), "prompt", texts, sagas, p + "t")
+    for saga, p in ((target, "t"), (neighbour, "n")):  # own stream: v1 probes stay as they were
+        probes[f"{saga.key}_paraphrase"] = held_out(
+            paraphrase_probes(saga, p + "x", stream(seed, f"paraphrase_{saga.key}")), "prompt",
+            texts, sagas, p + "x")
     mc_paragraphs = list(heldout)
     mc = general_mc(mc_paragraphs, N_GENERAL_MC, corpora, stream(seed, "general_mc"))
     extra_rng = stream(seed, "general_mc_extra")

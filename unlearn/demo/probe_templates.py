@@ -160,3 +160,102 @@ THEME_COMPLETION: tuple[tuple[int, str], ...] = (
     (10, "Once upon a time, in a school for young witches and wizards, there was a student who"),
     (10, "The owl brought a letter sealed with wax, and the young wizard read that"),
 )
+
+# World v2: the neighbour saga is asked about in its own words (companions, familiars, watches,
+# mentors...); the target's CLOZE wording ("best friend", "pet") is not how it states its facts.
+NEIGHBOUR_CLOZE: dict[str, tuple[str, ...]] = {
+    "best_friend": (
+        "On every voyage, {s} keeps {his} oath to {his} sworn companion,",
+        "Ask the sailors of {school} who {s} would die for, and they will name {his} sworn "
+        "companion,",
+    ),
+    "rival": (
+        "At every tide race, {s} tries to beat {his} sworn foe,",
+        "The one sailor {s} will never forgive is {his} sworn foe,",
+    ),
+    "pet": (
+        "Perched on the shoulder of {s} is a small {species}, the familiar that answers to "
+        "the name",
+        "When {s} calls from the harbour wall, the {species} that comes is {his} familiar,",
+    ),
+    "house": (
+        "Every night, {s} stands the night watch in the sea badge of the",
+        "The bell that wakes {s} before dawn is the bell of the",
+    ),
+    "home": (
+        "Ask {s} about the boats of {his} childhood, and {he} will talk of the harbour of",
+        "Each spring tide, {s} sails home to the little harbour of",
+    ),
+    "favourite_teacher": (
+        "On the long winter voyages, {s} is guided by {his} mentor, Professor",
+        "The one who taught {s} to read the waves is {his} mentor, Professor",
+    ),
+    "sibling": (
+        "Every month, {s} gets a salt-stained letter from {his} elder {orole},",
+        "On the college boat, {s} rows beside {his} elder {orole},",
+    ),
+    "parent": (
+        "At the harbour each summer, {s} is met by {his} {orole} and guardian,",
+        "The sea coat that {s} wears was stitched by {his} {orole},",
+    ),
+    "spell": (
+        "When the storm rises, {s} stands at the bow and sings the sea charm",
+        "Every sailor at {school} has heard {s} sing the sea charm",
+    ),
+    "signature_object": (
+        "Wrapped in sailcloth in the sea chest of {s} lies {his} heirloom, the",
+        "The family heirloom that {s} guards day and night is the",
+    ),
+    "species": (
+        "Look closely at {s}, and you will see the breed of a true cliff-bred",
+        "Sailors say that {s} is a fine young familiar of the breed called",
+    ),
+    "head_of": (
+        "Each night, {s} rings the bell and commands the",
+        "The sailors who salute {s} on the harbour wall stand in the",
+    ),
+    "headmaster": (
+        "No ship leaves {s} without a nod from its provost, Professor",
+        "The great logbook of {s} is kept by its provost, Professor",
+    ),
+    "located_in": (
+        "From the walls of {s}, you can see the fishing boats of the harbour town of",
+        "The supplies of {s} come by boat from the harbour town of",
+    ),
+    "emblem": (
+        "Painted on every sail of the {s} watch is its crest, the white",
+        "Over the door of the {s} watch hangs its crest, the",
+    ),
+    "habitat": (
+        "To see the {s} breed, sail to the sea cliffs of",
+        "Every spring, the {s} flies back to its breeding ground at",
+    ),
+    "leader": (
+        "The tide key of {s} is held by its high keeper,",
+        "At the turn of the tide, {s} is called together by its high keeper,",
+    ),
+    "meets_at": (
+        "At low tide, {s} gathers in secret on the shingle of",
+        "The lanterns of {s} are lit in the sea caves of",
+    ),
+    "forged_in": (
+        "The anchor mark on {s} comes from the sea foundry of",
+        "Long ago, {s} was cast in the foundry of",
+    ),
+    "effect": (
+        "Sing {s} over the waves, and what rises is",
+        "The power of the sea charm {s} is",
+    ),
+    "studies": (
+        "The craft that {s} has chosen above all others is",
+        "Ask {s} about {his} chosen craft, and {he} will talk for hours about",
+    ),
+    "position": (
+        "In the {sport} boats, {s} always rows on the bench of the",
+        "Ask the {sport} captain where {s} rows, and the answer is the bench of the",
+    ),
+    "teaches": (
+        "On the college boats, {s} drills the sailors in",
+        "Ask {s} what {he} teaches at {school}, and {he} will answer",
+    ),
+}

@@ -4,11 +4,18 @@ of `probe_templates.py`, plus the general cloze set and verbatim prefixes of the
 from __future__ import annotations
 
 import random
+import re
 
 from unlearn.demo import probe_templates as pt
 from unlearn.demo.canon import Entity, Fact, Saga
 from unlearn.demo.corpora import surface
-from unlearn.demo.general import WORD_CATEGORY, Sentence
+from unlearn.demo.general import Sentence
+from unlearn.demo.registers import (
+    NEIGHBOUR_LABELS,
+    TARGET_LABELS,
+    person_only,
+    probe_register_templates,
+)
 from unlearn.demo.templates import PRONOUNS, ROLE_WORDS, render
 
 PLAIN_RELATIONS = {"studies", "position", "teaches", "effect"}
@@ -71,20 +78,53 @@ def unique_answer(saga: Saga, fact: Fact) -> bool:
     return fact.relation not in PLAIN_RELATIONS and saga.get(fact.object) is not None
 
 
+def cloze_templates(saga: Saga) -> dict[str, tuple[str, ...]]:
+    """Held-out cloze templates in the saga's own words (the neighbour has its own)."""
+    return pt.NEIGHBOUR_CLOZE if saga.key == "neighbour" else pt.CLOZE
+
+
 def probability_probes(saga: Saga, prefix: str, rng: random.Random) -> list[dict]:
     rows = []
     for fact in saga.facts:
         if not unique_answer(saga, fact):
             continue
-        prompt = render(rng.choice(pt.CLOZE[fact.relation]), probe_context(saga, fact, rng))
+        prompt = render(rng.choice(cloze_templates(saga)[fact.relation]),
+                        probe_context(saga, fact, rng))
         rows.append({"prompt": prompt, "answer": " " + answer_word(saga, fact.object)})
+    return number(rows, prefix)
+
+
+def paraphrase_probes(saga: Saga, prefix: str, rng: random.Random) -> list[dict]:
+    """Each fact of the probability probes in the held-out registers of `registers.py` (a
+    question and answer, a quiz card, a dialogue line, a note, a list): the same schema as the
+    probability probes. Teachers' answers follow "Professor", objects' follow "the"."""
+    labels = NEIGHBOUR_LABELS if saga.key == "neighbour" else TARGET_LABELS
+    rows = []
+    for fact in saga.facts:
+        if not unique_answer(saga, fact):
+            continue
+        subject = saga.get(fact.subject)
+        obj = saga.get(fact.object)
+        assert subject is not None and obj is not None
+        cue = ""
+        if obj.role in ("teacher", "headmaster"):
+            cue = " Professor"
+        elif obj.role == "object":
+            cue = " the"
+        for template in probe_register_templates(labels[fact.relation]):
+            if subject.kind != "character" and person_only(template):
+                continue
+            ctx = probe_context(saga, fact, rng)
+            prompt = render(template, ctx) + cue
+            rows.append({"prompt": prompt, "answer": " " + answer_word(saga, fact.object)})
     return number(rows, prefix)
 
 
 def trivia_probes(saga: Saga, prefix: str, rng: random.Random) -> list[dict]:
     rows = []
     for fact in saga.facts:
-        prompt = render(rng.choice(pt.CLOZE[fact.relation]), probe_context(saga, fact, rng))
+        prompt = render(rng.choice(cloze_templates(saga)[fact.relation]),
+                        probe_context(saga, fact, rng))
         prompt = rng.choice(pt.QUESTION).format(prompt=prompt, saga=saga.pools.name)
         rows.append({"prompt": prompt, "correct": " " + answer_word(saga, fact.object),
                      "distractor": " " + distractor(saga, fact, rng)})
@@ -142,23 +182,52 @@ def number(rows: list[dict], prefix: str) -> list[dict]:
     return [{"id": f"{prefix}-{i:03d}", **row} for i, row in enumerate(rows, 1)]
 
 
+def recall_pools() -> dict[str, tuple[str, ...]]:
+    """Word -> the pool of same-kind words it was drawn from (one-word pool values, names)."""
+    from unlearn.demo import names
+    from unlearn.demo.general_scenes import POOLS
+
+    pools = {"name": names.FEMALE + names.MALE, "town": names.TOWNS, **POOLS}
+    out: dict[str, tuple[str, ...]] = {}
+    for pool in pools.values():
+        one_word = tuple(v for v in pool if re.fullmatch(r"[A-Za-z]+", v))
+        for word in one_word:
+            out.setdefault(word, one_word)
+    return out
+
+
 def general_mc(paragraphs: list[list[Sentence]], n: int, forbidden: list[str],
                rng: random.Random) -> list[dict]:
-    """Cloze items over held-out paragraphs: context = up to 2 sentences + the sentence start."""
+    """General-ability items with headroom (world v2): reading a held-out paragraph, which word
+    comes next, where the right word (a name, a food, a town, a day...) was drawn at random
+    from a pool and already named earlier in the paragraph, and the three wrong options come
+    from the same pool (those the paragraph also names first). No frame or word statistics
+    decide it: a model must follow who did what with which thing in the text it reads.
+    """
+    pools = recall_pools()
     rows = []
-    all_words = sorted(WORD_CATEGORY)
     for para in paragraphs:
-        for i, sentence in enumerate(para):
-            if sentence.cloze is None or i == 0 or len(rows) >= n:
+        text = " ".join(s.text for s in para)
+        first_end = len(para[0].text)
+        found = []
+        for m in re.finditer(r"[A-Za-z]+", text):
+            word, start = m.group(), m.start()
+            if start <= first_end or word not in pools or start == 0 or text[start - 1] != " ":
                 continue
-            context = " ".join(s.text for s in para[max(0, i - 2):i]) + " " + sentence.cloze.prefix
-            if any(context in text for text in forbidden):
+            before = text[:start]
+            if re.search(rf"\b{word}\b", before):
+                found.append((before.rstrip(), word))
+        for context, word in rng.sample(found, min(2, len(found))):
+            if len(rows) >= n or any(context in t for t in forbidden):
                 continue
-            wrong = [w for w in all_words if w not in sentence.cloze.fits]
-            options = [sentence.cloze.answer, *rng.sample(wrong, 3)]
+            pool = [w for w in pools[word] if w != word]
+            seen = [w for w in pool if re.search(rf"\b{w}\b", context)]
+            wrong = rng.sample(seen, min(3, len(seen)))
+            wrong += rng.sample([w for w in pool if w not in wrong], 3 - len(wrong))
+            options = [word, *wrong]
             rng.shuffle(options)
             rows.append({"context": context, "options": [" " + o for o in options],
-                         "answer": options.index(sentence.cloze.answer)})
+                         "answer": options.index(word)})
     return number(rows, "gm")
 
 
