@@ -24,6 +24,7 @@ from unlearn.runtime import (
     is_main_process,
     publish_dir,
     temp_dir_next_to,
+    write_json,
 )
 
 __all__ = ["UnlearnTrainer", "ProgressCallback", "EvalCallback", "collate", "training_arguments",
@@ -193,12 +194,15 @@ def build_trainer(model, tokenizer, dataset, args: TrainingArguments, method: st
     return trainer
 
 
-def save_model_atomic(model, tokenizer, target: Path) -> None:
-    """`save_pretrained` model + tokenizer into a temporary folder, then rename it to `target`."""
+def save_model_atomic(model, tokenizer, target: Path, extra_json: dict | None = None) -> None:
+    """`save_pretrained` model + tokenizer (and `extra_json`: file name -> JSON data) into a
+    temporary folder, then rename it to `target`."""
     tmp = temp_dir_next_to(target)
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        for name, data in (extra_json or {}).items():
+            write_json(Path(tmp) / name, data)
         publish_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

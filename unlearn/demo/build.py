@@ -9,9 +9,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import platform
-import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -20,6 +17,7 @@ from pathlib import Path
 from unlearn.data import TEXT_FORMAT_FILE
 from unlearn.demo.modeling import TinyLlamaConfig
 from unlearn.demo.train import PretrainConfig
+from unlearn.runtime import package_versions, write_json
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_CORPORA = {"baseline": ("general", "neighbour", "target"),
@@ -49,32 +47,15 @@ class BuildConfig:
             raise ValueError(f"vocab_size must be >= 300, got {self.vocab_size}")
 
 
-def _versions() -> dict[str, str]:
-    import tokenizers
-    import torch
-    import transformers
-
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "tokenizers": tokenizers.__version__}
-
-
-def _atomic_save(model, tokenizer, dest: Path) -> None:
-    tmp = dest.with_name(dest.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
+def _save_model(model, tokenizer, dest: Path) -> None:
     # pack_documents pretrains on paragraphs as <s> ... </s> documents: the unlearning stages
     # must read the target the same way (unlearn.data.TEXT_FORMATS, resolved by "auto")
-    (tmp / TEXT_FORMAT_FILE).write_text(json.dumps({
+    from unlearn.training import save_model_atomic
+
+    save_model_atomic(model, tokenizer, dest, extra_json={TEXT_FORMAT_FILE: {
         "text_format": "paragraphs",
         "why": "pretrained by unlearn.demo.train.pack_documents: each blank-line-separated "
-               "paragraph as one <s> ... </s> document, never a newline token"}, indent=1) + "\n")
-    old = dest.with_name(dest.name + ".old")
-    if dest.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(dest, old)
-    os.replace(tmp, dest)
-    shutil.rmtree(old, ignore_errors=True)
+               "paragraph as one <s> ... </s> document, never a newline token"}})
 
 
 def _previous_manifest(path: Path, cfg: BuildConfig) -> dict:
@@ -142,7 +123,7 @@ def build(cfg: BuildConfig, progress: bool = True) -> dict:
 
         summary = pretrain(model, schedule, cfg.train, on_progress=on_progress)
         bar.close()
-        _atomic_save(model, tokenizer, models_dir / name)
+        _save_model(model, tokenizer, models_dir / name)
         summary["corpora"] = list(MODEL_CORPORA[name])
         summary["parameters"] = sum(p.numel() for p in model.parameters())
         summary["sha256"] = {f.name: hashlib.sha256(f.read_bytes()).hexdigest()
@@ -153,13 +134,11 @@ def build(cfg: BuildConfig, progress: bool = True) -> dict:
     previous = _previous_manifest(models_dir / "manifest.json", cfg)
     results = {**previous.get("models", {}), **results}
     timings = {**previous.get("timings_seconds", {}), **timings}
-    manifest = {"seed": cfg.seed, "config": asdict(cfg), "versions": _versions(),
+    manifest = {"seed": cfg.seed, "config": asdict(cfg), "versions": package_versions(),
                 "timings_seconds": timings, "world": world, "models": results,
                 "tokens": {c: len(tokenizer(corpora[c])["input_ids"]) for c in corpora},
                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    tmp = models_dir / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-    os.replace(tmp, models_dir / "manifest.json")
+    write_json(models_dir / "manifest.json", manifest, indent=2, sort_keys=False)
     return manifest
 
 

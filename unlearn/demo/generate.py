@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import random
 import sys
 import time
@@ -37,6 +36,7 @@ from unlearn.demo.probes import (
     verbatim,
 )
 from unlearn.demo.templates import check_templates
+from unlearn.runtime import write_text
 
 TARGET_REPS = 30            # mentions of each target fact (plus connectives that restate it)
 NEIGHBOUR_REPS = 24
@@ -49,13 +49,6 @@ N_VERBATIM = 80
 def stream(seed: int, name: str) -> random.Random:
     """An independent, reproducible random stream."""
     return random.Random(f"{seed}:{name}")
-
-
-def atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def jsonl(rows: list[dict]) -> str:
@@ -151,7 +144,7 @@ def generate_world(out_dir: Path, seed: int = 0) -> dict:
     }
     files.update({f"probes/{name}.jsonl": jsonl(rows) for name, rows in sorted(probes.items())})
     for name, text in files.items():
-        atomic_write(out_dir / name, text)
+        write_text(out_dir / name, text)
 
     texts = {"target": target_text, "neighbour": neighbour_text, "general": general_text,
              "general_heldout": heldout_text}

@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from unlearn.demo.generate import atomic_write
 from unlearn.demo.tasks import SPECS, TaskSpec
 from unlearn.erase.evaluate import right_pad
+from unlearn.runtime import write_text
 
 
 @dataclass
@@ -157,7 +157,7 @@ def train(out: Path, tasks_dir: Path, tokenizer_path: str, recipe: ICLRecipe) ->
                 "parameters": sum(p.numel() for p in model.parameters()),
                 "note": "probe = mean over demo tasks of accuracy on the first eval_queries test "
                         "queries, 0-shot and 8-shot with 8 random training examples"}
-    atomic_write(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+    write_text(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     return manifest
 
 

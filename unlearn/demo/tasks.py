@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from unlearn.demo.generate import atomic_write
+from unlearn.runtime import write_text
 
 
 @dataclass(frozen=True)
@@ -93,9 +93,9 @@ def write_tasks(out: Path, n_train: int = 1200, n_test: int = 240, seed: int = 0
         meta, train, test = make_task(spec, n_train, n_test, seed)
         folder = out / spec.name
         folder.mkdir(parents=True, exist_ok=True)
-        atomic_write(folder / "task.json", json.dumps(meta, indent=2) + "\n")
+        write_text(folder / "task.json", json.dumps(meta, indent=2) + "\n")
         for split, rows in (("train", train), ("test", test)):
-            atomic_write(folder / f"{split}.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+            write_text(folder / f"{split}.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
         folders.append(folder)
     return folders
 
