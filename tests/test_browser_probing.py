@@ -6,6 +6,7 @@ chart's plot data. Every check reads what the page shows; screenshots go to a te
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import re
@@ -16,6 +17,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from conftest import CHROMIUM, require_chromium
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from ui.leaks import LeakTerms
 from ui.testing import ROOT, demo_models_built, shared_app
@@ -159,7 +161,13 @@ def test_highlighting_marks_a_leak(page):
                 and w.strip(".,;:!?'\"").lower() not in PROMPT.lower())
     page.locator("#sbs-extra-terms textarea").fill(word)
     generate(page, PROMPT)
-    assert any(m.lower().startswith(word.lower()) for m in marked(page, "unlearned"))
+    # the same greedy text is already on screen: wait for the view made with the new term list
+    # (bounded; on a timeout the assertion below reports what is marked)
+    with contextlib.suppress(PlaywrightTimeout):
+        page.locator("#sbs-leaks-unlearned .token.highlighted").filter(
+            has_text=word).first.wait_for(timeout=30_000)
+    marks = marked(page, "unlearned")
+    assert any(m.lower().startswith(word.lower()) for m in marks), (word, marks, right)
     page.locator("#sbs-extra-terms textarea").fill("")
 
 
