@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -96,6 +97,10 @@ def launch(demo: gr.Blocks, config: AppConfig, **kwargs) -> None:
     demo.queue(default_concurrency_limit=1, max_size=config.queue_size or None)
     ctx = demo.whp.ctx
     ctx.runs_dir.mkdir(parents=True, exist_ok=True)
-    demo.launch(server_name=config.host, server_port=config.port, share=False,
+    # quiet: Gradio's own banner also advertises share links, which this app never opens
+    host = config.host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
+    port = config.port or os.environ.get("GRADIO_SERVER_PORT", "7860")
+    print(f"* Running on http://{host}:{port}", flush=True)
+    demo.launch(server_name=config.host, server_port=config.port, share=False, quiet=True,
                 theme=THEME, css=CSS, show_error=False, max_file_size=f"{MAX_UPLOAD_MB}mb",
                 allowed_paths=[str(ctx.work_dir), str(ctx.runs_dir.resolve())], **kwargs)
