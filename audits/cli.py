@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from audits.constants import DEFAULT_MEASURES, JUDGES, MEASURES
+from unlearn.runtime import Progress
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -205,11 +206,11 @@ def run(args, parser) -> int:
 
         bar = tqdm(total=1, desc="audit", file=sys.stderr, unit="step")
 
-    def progress(done: int, total: int, message: str) -> None:
+    def progress(event: Progress) -> None:
         if bar is not None:
-            bar.total = total
-            bar.n = done
-            bar.set_postfix_str(message)
+            bar.total = event.total
+            bar.n = event.step
+            bar.set_postfix_str(event.message)
             bar.refresh()
 
     try:

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from audits.generation import GenerationConfig, generate
 from audits.judges import Judge
 from audits.probes import CompletionProbe
-from audits.scoring import Progress
+from unlearn.runtime import ProgressFn
 
 
 @dataclass
@@ -71,7 +71,7 @@ def grade_distribution(grades: Sequence[int]) -> dict[int, int]:
 
 def completion_familiarity(model, tokenizer, probes: Sequence[CompletionProbe], judge: Judge,
                            config: CompletionConfig | None = None,
-                           on_progress: Progress | None = None) -> CompletionResult:
+                           on_progress: ProgressFn | None = None) -> CompletionResult:
     """Sample completions of every probe prompt (seeded, batched), grade each with `judge`."""
     config = config or CompletionConfig()
     prompts = [p.prompt for p in probes for _ in range(config.samples_per_prompt)]

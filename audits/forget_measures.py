@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, field
 
 from audits.forget import forget_quality
 from audits.probes import TriviaProbe
-from audits.scoring import Progress, score_continuations
+from audits.scoring import score_continuations
+from unlearn.runtime import ProgressFn
 
 MIA_METHODS = ("loss", "min_k", "zlib")
 
@@ -106,7 +107,7 @@ class TruthRatioResult:
 
 
 def truth_ratios(model, tokenizer, probes: Sequence[TriviaProbe], batch_size: int = 32,
-                 on_progress: Progress | None = None) -> TruthRatioResult:
+                 on_progress: ProgressFn | None = None) -> TruthRatioResult:
     """Truth ratio of every trivia probe (correct vs distractor continuation)."""
     if not probes:
         raise ValueError("truth ratio needs at least one trivia probe")
@@ -178,7 +179,7 @@ class MIAResult:
 
 
 def _text_scores(model, tokenizer, texts: Sequence[str], k: float, batch_size: int,
-                 on_progress: Progress | None) -> dict[str, list[float]]:
+                 on_progress: ProgressFn | None) -> dict[str, list[float]]:
     prompts, conts = [], []
     for t in texts:
         head, sep, rest = t.partition(" ")
@@ -198,7 +199,7 @@ def _text_scores(model, tokenizer, texts: Sequence[str], k: float, batch_size: i
 
 def mia_scores(model, tokenizer, members: Sequence[str], nonmembers: Sequence[str],
                k: float = 0.2, batch_size: int = 16,
-               on_progress: Progress | None = None) -> MIAResult:
+               on_progress: ProgressFn | None = None) -> MIAResult:
     """Score target (`members`) and held-out (`nonmembers`) texts; AUC per method."""
     if not members or not nonmembers:
         raise ValueError("membership inference needs member and non-member texts")

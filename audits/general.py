@@ -10,13 +10,13 @@ import torch
 
 from audits.probes import MCItem
 from audits.scoring import (
-    Progress,
     encode_continuation,
     forward_logprobs,
     max_length,
     pad_id,
     score_continuations,
 )
+from unlearn.runtime import Progress, ProgressFn
 
 
 @dataclass
@@ -83,7 +83,7 @@ class PerplexityResult:
 
 
 def general_mc(model, tokenizer, items: Sequence[MCItem], config: GeneralConfig | None = None,
-               on_progress: Progress | None = None) -> MCResult:
+               on_progress: ProgressFn | None = None) -> MCResult:
     """Pick the option with the highest summed log-likelihood after the context."""
     config = config or GeneralConfig()
     prompts = [it.context for it in items for _ in it.options]
@@ -116,7 +116,7 @@ def _encode(model, tokenizer, text: str, text_format: str) -> list[int]:
 
 
 def perplexity(model, tokenizer, text: str, config: GeneralConfig | None = None,
-               on_progress: Progress | None = None) -> PerplexityResult:
+               on_progress: ProgressFn | None = None) -> PerplexityResult:
     """Perplexity of `text`, token-weighted over non-overlapping windows.
 
     The text is encoded without a leading BOS (`config.text_format`: one stream, or paragraphs
@@ -157,7 +157,7 @@ def perplexity(model, tokenizer, text: str, config: GeneralConfig | None = None,
                 nll -= float(lp.double().sum())
                 count += int(lp.numel())
             if on_progress is not None:
-                on_progress(min(start + config.ppl_batch_size, len(seqs)), len(seqs),
-                            "perplexity")
+                on_progress(Progress("perplexity", min(start + config.ppl_batch_size, len(seqs)),
+                                     len(seqs), message="perplexity"))
     ppl = math.exp(nll / count) if nll / count < 700 else math.inf  # a broken model overflows
     return PerplexityResult(ppl, nll, count, len(seqs), block)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
-from audits.scoring import Progress, model_device, pad_id
+from audits.scoring import model_device, pad_id
+from unlearn.runtime import Progress, ProgressFn
 
 
 @dataclass
@@ -33,7 +34,7 @@ class GenerationConfig:
 
 def generate(model, tokenizer, prompts: Sequence[str], config: GenerationConfig | None = None,
              max_new_tokens: Sequence[int] | None = None,
-             on_progress: Progress | None = None) -> list[str]:
+             on_progress: ProgressFn | None = None) -> list[str]:
     """Complete each prompt; returns the generated text only (prompt stripped, specials dropped).
 
     `max_new_tokens` optionally gives a per-prompt budget (e.g. the length of a true
@@ -69,8 +70,8 @@ def generate(model, tokenizer, prompts: Sequence[str], config: GenerationConfig 
                 for row, n in zip(new.tolist(), budget, strict=True):
                     out.append(tokenizer.decode(row[:n], skip_special_tokens=True))
                 if on_progress is not None:
-                    on_progress(min(start + config.batch_size, len(prompts)), len(prompts),
-                                "generating")
+                    on_progress(Progress("generation", min(start + config.batch_size, len(prompts)),
+                                         len(prompts), message="generating"))
     finally:
         tokenizer.padding_side = side
     return out

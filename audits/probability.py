@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from audits.probes import ProbabilityProbe
-from audits.scoring import Progress, decode_token, score_continuations
+from audits.scoring import decode_token, score_continuations
+from unlearn.runtime import ProgressFn
 
 
 @dataclass
@@ -56,7 +57,7 @@ class ProbabilityResult:
 
 def probability_familiarity(model, tokenizer, probes: Sequence[ProbabilityProbe],
                             config: ProbabilityConfig | None = None,
-                            on_progress: Progress | None = None) -> ProbabilityResult:
+                            on_progress: ProgressFn | None = None) -> ProbabilityResult:
     """Score every probe's answer after its prompt in left-padded batches (float32 softmax)."""
     config = config or ProbabilityConfig()
     scores = score_continuations(model, tokenizer, [p.prompt for p in probes],

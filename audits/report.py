@@ -22,9 +22,7 @@ from audits.probability import ProbabilityConfig, probability_familiarity
 from audits.probes import Suite
 from audits.trivia import TriviaConfig, trivia_accuracy
 from audits.verbatim import VerbatimConfig, verbatim_rouge
-from unlearn.runtime import package_versions, write_text
-
-Progress = Callable[[int, int, str], None]
+from unlearn.runtime import Progress, ProgressFn, package_versions, write_text
 
 
 @dataclass
@@ -210,13 +208,13 @@ def _plan(config: AuditConfig, suite: Suite) -> tuple[list[Step], list[str]]:
 
 
 def run_suite(models: Mapping[str, tuple[Any, Any]], suite: Suite,
-              config: AuditConfig | None = None, on_progress: Progress | None = None) -> Report:
+              config: AuditConfig | None = None, on_progress: ProgressFn | None = None) -> Report:
     """Measure every `(model, tokenizer)` of `models` (name -> pair) on `suite`.
 
     A model named `config.reference` is the never-trained reference: every other model gets
     `forget_quality` (KS p-value of its answer probabilities vs the reference's) and
     `forget_ks_statistic`. Neighbour deltas are measured against `original` (else the first).
-    `on_progress(done, total, message)` is called after each (model, measure) step.
+    `on_progress(Progress("audit", done, total, message=...))` follows each (model, measure) step.
     """
     config = config or AuditConfig()
     if not models:
@@ -243,7 +241,7 @@ def run_suite(models: Mapping[str, tuple[Any, Any]], suite: Suite,
                 scores[key] = float(getattr(res, attr))
             done += 1
             if on_progress is not None:
-                on_progress(done, total, f"{name}: {step.name}")
+                on_progress(Progress("audit", done, total, message=f"{name}: {step.name}"))
         reports[name] = ModelReport(scores, results)
     base = baseline_name(names)
     deltas = score_deltas({n: r.scores for n, r in reports.items()}, base)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
-Progress = Callable[[int, int, str], None]  # (done, total, message)
+from unlearn.runtime import Progress, ProgressFn
 
 
 @dataclass
@@ -118,7 +118,7 @@ def forward_logprobs(model, seqs: Sequence[Sequence[int]], pad: int,
 
 def score_continuations(model, tokenizer, prompts: Sequence[str], continuations: Sequence[str],
                         batch_size: int = 32, topk: int = 0,
-                        on_progress: Progress | None = None) -> list[ContinuationScore]:
+                        on_progress: ProgressFn | None = None) -> list[ContinuationScore]:
     """Score `continuations[i]` after `prompts[i]` for every i, batched.
 
     The prompt is encoded with special tokens (BOS), the continuation without (`encode_pair`),
@@ -156,7 +156,8 @@ def score_continuations(model, tokenizer, prompts: Sequence[str], continuations:
                 for i in rows[seq]:
                     results[i] = _read_scores(logp[row], conts[i], keep, topk)
             if on_progress is not None:
-                on_progress(min(start + batch_size, len(order)), len(order), "scoring")
+                on_progress(Progress("scoring", min(start + batch_size, len(order)), len(order),
+                                     message="scoring"))
     return results  # type: ignore[return-value]
 
 

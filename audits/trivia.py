@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from audits.probes import TriviaProbe
-from audits.scoring import Progress, score_continuations
+from audits.scoring import score_continuations
+from unlearn.runtime import ProgressFn
 
 
 @dataclass
@@ -49,7 +50,7 @@ class TriviaResult:
 
 def trivia_accuracy(model, tokenizer, probes: Sequence[TriviaProbe],
                     config: TriviaConfig | None = None,
-                    on_progress: Progress | None = None) -> TriviaResult:
+                    on_progress: ProgressFn | None = None) -> TriviaResult:
     """Score both continuations of every probe in batches; ties count as wrong."""
     config = config or TriviaConfig()
     prompts = [p.prompt for p in probes for _ in range(2)]

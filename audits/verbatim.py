@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass
 
 from audits.generation import GenerationConfig, generate
 from audits.probes import VerbatimProbe
-from audits.scoring import Progress, encode_continuation
+from audits.scoring import encode_continuation
+from unlearn.runtime import ProgressFn
 
 
 @dataclass
@@ -54,7 +55,7 @@ def rouge_l(prediction: str, reference: str) -> float:
 
 def verbatim_rouge(model, tokenizer, probes: Sequence[VerbatimProbe],
                    config: VerbatimConfig | None = None,
-                   on_progress: Progress | None = None) -> VerbatimResult:
+                   on_progress: ProgressFn | None = None) -> VerbatimResult:
     """Greedy-continue every prefix for as many tokens as its true continuation has."""
     from rouge_score import rouge_scorer
 

@@ -95,7 +95,7 @@ def tiny_report(tmp_path_factory, tiny_suite, model_dirs):
     cfg = AuditConfig(seed=1)
     cfg.completion.generation.max_new_tokens = 8
     report = run_suite(models, load_suite(tiny_suite), cfg,
-                       on_progress=lambda d, t, m: calls.append((d, t, m)))
+                       on_progress=calls.append)
     out = tmp_path_factory.mktemp("report")
     paths = write_report(report, out)
     return report, paths, calls
@@ -122,7 +122,9 @@ def test_report_has_every_headline_score(tiny_report):
     assert data["seed"] == 1 and data["config"]["seed"] == 1 and data["versions"]["torch"]
     assert data["suite"]["counts"]["target_probability"] == 3 and data["suite"]["missing"] == []
     assert len(data["topk"]) == 3 and set(data["topk"][0]["models"]) == set(data["models"])
-    assert calls[-1][0] == calls[-1][1] and [c[0] for c in calls] == sorted(c[0] for c in calls)
+    steps = [c.step for c in calls]
+    assert {c.stage for c in calls} == {"audit"} and calls[-1].step == calls[-1].total
+    assert steps == sorted(steps) and all(": " in c.message for c in calls)
 
 
 def test_html_is_self_contained(tiny_report):

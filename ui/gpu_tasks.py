@@ -33,6 +33,7 @@ from ui.limits import (
 from ui.progress import progress_callback
 from ui.store import Loaded, ModelStore
 from ui.streaming import GenerationSettings, StreamStats, sample_k, stream_side_by_side
+from unlearn.runtime import Progress
 
 # store key -> the server's model store (weak: a store goes when its app context goes)
 STORES: weakref.WeakValueDictionary[str, ModelStore] = weakref.WeakValueDictionary()
@@ -93,7 +94,7 @@ def sample_pair(store_key: str, names: list[str], prompt: str, settings: Generat
     def work(on_progress):
         models = _models(store_key, {str(i): n for i, n in enumerate(names)})
         seeds, texts = sample_k([(m.model, m.tokenizer) for m in models.values()], prompt,
-                                settings, int(k), cancel, on_progress)
+                                settings, int(k), cancel, progress_callback(on_progress, ""))
         return {"seeds": seeds, "texts": texts, "stopped": cancel.is_set()}
 
     try:
@@ -117,7 +118,10 @@ def cancel_stream(run_id: str | None) -> bool:
 # ---------------------------------------------------------------- progress across processes
 
 def _with_progress(work: Callable[[Callable], Any]) -> Iterator[tuple]:
-    """Run `work(on_progress)` in a thread; yield its progress events, then its result."""
+    """Run `work(on_progress)` in a thread; yield its progress events, then its result.
+
+    `on_progress` has the `gr.Progress` signature; tasks feed it their `unlearn.runtime.Progress`
+    events through `ui.progress.progress_callback` (the one adapter)."""
     events: queue.Queue = queue.Queue()
     box: dict[str, Any] = {}
 
@@ -273,7 +277,8 @@ def erase_embeddings(store_key: str, name: str, task_dir: str,
     def work(on_progress):
         task = load_task(task_dir)
         model = _models(store_key, {"embedder": name})["embedder"]
-        on_progress(0.1, f"embedding {len(task.train)} training examples with {name}")
+        message = f"embedding {len(task.train)} training examples with {name}"
+        progress_callback(on_progress, "")(Progress("embedding", 0, None, message=message))
         return embed_texts([ex.input for ex in task.train], EmbeddingConfig(), model.model,
                            model.tokenizer, cache_dir=cache_dir, data_key=task.fingerprint())
 
@@ -311,8 +316,10 @@ def erase_accuracy(store_key: str, names: dict[str, str], task, shot_ids: list[s
         queries = task.test[: int(n_test)]
         models = _models(store_key, names)
         out = {}
+        report = progress_callback(on_progress, "accuracy")
         for i, (role, m) in enumerate(models.items()):
-            on_progress(i / len(models), f"{role}: k-shot and zero-shot on {len(queries)} queries")
+            report(Progress("accuracy", i, len(models),
+                            message=f"{role}: k-shot and zero-shot on {len(queries)} queries"))
             out[role] = {"k_shot": accuracy(m.model, m.tokenizer, task, shots, queries),
                          "zero_shot": accuracy(m.model, m.tokenizer, task, [], queries),
                          "queries": len(queries)}

@@ -28,6 +28,7 @@ from transformers import (
 )
 
 from ui.limits import check_prompt_chars, check_prompt_tokens, context_length
+from unlearn.runtime import Progress, ProgressFn
 
 MODES = ("completion", "chat")
 PREFILL_CHUNK = 256  # prompt tokens per forward before generation: Stop is checked in between
@@ -321,7 +322,7 @@ def stream_side_by_side(models: Sequence[tuple[Any, Any]], prompt: str,
 
 
 def sample_k(models: Sequence[tuple[Any, Any]], prompt: str, settings: GenerationSettings,
-             k: int, cancel: threading.Event | None = None, on_progress=None,
+             k: int, cancel: threading.Event | None = None, on_progress: ProgressFn | None = None,
              ) -> tuple[list[int], list[list[str]]]:
     """`k` samples of every model with seeds `settings.seed` .. `+ k - 1` (all models at once
     per seed, as the side-by-side stream does: sample i is what one run with seed s+i gives).
@@ -348,5 +349,5 @@ def sample_k(models: Sequence[tuple[Any, Any]], prompt: str, settings: Generatio
         for pane, text in enumerate(last):
             texts[pane].append(text)
         if on_progress is not None:
-            on_progress((i + 1) / int(k), f"sample {i + 1}/{k}")
+            on_progress(Progress("sample", i + 1, int(k), message="sample"))
     return seeds, texts

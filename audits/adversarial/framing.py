@@ -18,7 +18,7 @@ from pathlib import Path
 from audits.errors import ProbeError
 from audits.probability import ProbabilityConfig, probability_familiarity
 from audits.probes import ProbabilityProbe
-from audits.scoring import Progress
+from unlearn.runtime import Progress, ProgressFn
 
 DEFAULT_TEMPLATES = Path(__file__).with_name("templates.json")
 PLACEHOLDERS = ("prompt", "title")
@@ -102,7 +102,7 @@ class FramingResult:
 def framed_familiarity(model, tokenizer, probes: Sequence[ProbabilityProbe],
                        templates: Sequence[Template], title: str, batch_size: int = 32,
                        kinds: Sequence[str] = KINDS,
-                       on_progress: Progress | None = None) -> FramingResult:
+                       on_progress: ProgressFn | None = None) -> FramingResult:
     """Answer probability of the probes wrapped in each template of `kinds`."""
     res = FramingResult(title=title)
     chosen = [t for t in templates if t.kind in kinds]
@@ -113,5 +113,5 @@ def framed_familiarity(model, tokenizer, probes: Sequence[ProbabilityProbe],
         res.per_template[t.id] = {"kind": t.kind, "familiarity": r.familiarity, "top1": r.top1,
                                   "n": len(probes)}
         if on_progress is not None:
-            on_progress(i + 1, len(chosen), f"template {t.id}")
+            on_progress(Progress("framing", i + 1, len(chosen), message=f"template {t.id}"))
     return res

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 
 from audits.probability import ProbabilityConfig, probability_familiarity
 from audits.probes import ProbabilityProbe
-from audits.scoring import Progress
+from unlearn.runtime import Progress, ProgressFn
 
 
 @dataclass
@@ -57,7 +57,7 @@ class ICLResult:
 
 def icl_relearn(model, tokenizer, probes: Sequence[ProbabilityProbe],
                 config: ICLConfig | None = None, context_pool: Sequence[ProbabilityProbe] = (),
-                on_progress: Progress | None = None) -> ICLResult:
+                on_progress: ProgressFn | None = None) -> ICLResult:
     """Answer probability of every probe after N context sentences, for each N of the config.
 
     The context sentences come from `context_pool` (default: the probes themselves)."""
@@ -73,5 +73,5 @@ def icl_relearn(model, tokenizer, probes: Sequence[ProbabilityProbe],
         res.curve[n] = {"familiarity": r.familiarity, "top1": r.top1, "n": len(probes)}
         res.probs[n] = r.probs
         if on_progress is not None:
-            on_progress(step + 1, len(config.shots), f"in-context N={n}")
+            on_progress(Progress("icl", step + 1, len(config.shots), message=f"in-context N={n}"))
     return res

@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass, field
 
 from audits.adversarial.world import same_kind_options
 from audits.probes import ProbabilityProbe
-from audits.scoring import Progress, score_continuations
+from audits.scoring import score_continuations
+from unlearn.runtime import ProgressFn
 
 
 @dataclass
@@ -68,7 +69,7 @@ def build_options(probe: ProbabilityProbe, pool: Sequence[str], k: int,
 
 def kway_accuracy(model, tokenizer, probes: Sequence[ProbabilityProbe], world: dict | None,
                   config: KWayConfig | None = None, side: str = "target",
-                  on_progress: Progress | None = None) -> KWayResult:
+                  on_progress: ProgressFn | None = None) -> KWayResult:
     """Score every probe's k options for each k of the config (one batched scoring pass)."""
     config = config or KWayConfig()
     res = KWayResult()

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import torch
 
 from audits.probes import ProbabilityProbe, TriviaProbe
-from audits.scoring import Progress, encode_pair, forward_logprobs, max_length, pad_id
+from audits.scoring import encode_pair, forward_logprobs, max_length, pad_id
+from unlearn.runtime import Progress, ProgressFn
 
 
 def lens_parts(model):
@@ -73,7 +74,7 @@ def _pairs(tokenizer, prompts, answers, limit):
 
 
 def logit_lens(model, tokenizer, probes: Sequence[ProbabilityProbe], batch_size: int = 16,
-               on_progress: Progress | None = None) -> LensResult:
+               on_progress: ProgressFn | None = None) -> LensResult:
     """Probability of each probe's answer read through the lens after every layer."""
     _, norm, head = lens_parts(model)
     seqs, conts = _pairs(tokenizer, [p.prompt for p in probes], [p.answer for p in probes],
@@ -96,7 +97,7 @@ def logit_lens(model, tokenizer, probes: Sequence[ProbabilityProbe], batch_size:
                     lp = logp[row, keep - L:].gather(-1, tgt[:, None]).sum()
                     probs[layer][i] = float(lp.exp())
             if on_progress is not None:
-                on_progress(idx[-1] + 1, len(seqs), "logit lens")
+                on_progress(Progress("lens", idx[-1] + 1, len(seqs), message="logit lens"))
     mean = [sum(row) / max(len(row), 1) for row in probs]
     return LensResult(probs, [p.id for p in probes], mean)
 

@@ -23,7 +23,8 @@ import torch
 from audits.adversarial.world import name_pattern
 from audits.probability import ProbabilityConfig, probability_familiarity
 from audits.probes import ProbabilityProbe
-from audits.scoring import Progress, model_device
+from audits.scoring import model_device
+from unlearn.runtime import Progress, ProgressFn
 
 METHODS = ("full", "lora")
 
@@ -170,7 +171,7 @@ def _measure(model, tokenizer, split: RelearnSplit, bs: int) -> tuple[float, flo
 
 
 def relearn(model, tokenizer, split: RelearnSplit, config: RelearnConfig | None = None,
-            cache_dir: str | Path | None = None, on_progress: Progress | None = None,
+            cache_dir: str | Path | None = None, on_progress: ProgressFn | None = None,
             should_stop=None) -> RelearnResult:
     """Finetune a copy of `model` on `split.paragraphs` and measure the probes at every step
     count of the config. The model passed in is left unchanged. `should_stop()` (optional)
@@ -223,7 +224,8 @@ def relearn(model, tokenizer, split: RelearnSplit, config: RelearnConfig | None 
         opt.zero_grad(set_to_none=True)
         res.losses.append(float(loss.detach()))
         if on_progress is not None:
-            on_progress(step + 1, last, f"relearn step {step + 1}/{last} loss {res.losses[-1]:.3f}")
+            on_progress(Progress("relearn", step + 1, last, res.losses[-1],
+                                 f"relearn step {step + 1}/{last} loss {res.losses[-1]:.3f}"))
     del work
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ so each attacked score sits next to the reference's. `run_adversarial` returns
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from audits.adversarial.variants import FORMS, paraphrase_files, variant_familia
 from audits.errors import AuditError
 from audits.forget_measures import interval
 from audits.probes import Suite
+from unlearn.runtime import Progress, ProgressFn
 
 ATTACKS = ("relearn", "icl", "framing", "prompting", "variants", "kway", "lens", "probe",
            "suffix")
@@ -45,7 +46,6 @@ SCORE_KEYS = {
     "suffix_probability": "answer probability with the best adversarial string (searched)",
     "suffix_heldout_probability": "same string on held-out probes",
 }
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass
@@ -97,7 +97,7 @@ def _relearn_split(suite: Suite, config: AdversarialConfig):
 
 def run_adversarial(models: Mapping[str, tuple[Any, Any]], suite: Suite,
                     config: AdversarialConfig | None = None,
-                    on_progress: Progress | None = None, should_stop=None) -> dict:
+                    on_progress: ProgressFn | None = None, should_stop=None) -> dict:
     """Run every configured attack on every model; see the module doc for the result."""
     config = config or AdversarialConfig()
     probes = suite.target_probability
@@ -144,7 +144,7 @@ def run_adversarial(models: Mapping[str, tuple[Any, Any]], suite: Suite,
             out["attacks"][attack][name] = data
             done += 1
             if on_progress is not None:
-                on_progress(done, total, f"{name}: {attack}")
+                on_progress(Progress("adversarial", done, total, message=f"{name}: {attack}"))
         out["scores"][name] = sc
         out["intervals"][name] = ci
     out["seconds"] = round(time.time() - t0, 2)

@@ -18,13 +18,13 @@ import torch
 from audits.probability import ProbabilityConfig, probability_familiarity
 from audits.probes import ProbabilityProbe
 from audits.scoring import (
-    Progress,
     encode_continuation,
     encode_pair,
     forward_logprobs,
     model_device,
     pad_id,
 )
+from unlearn.runtime import Progress, ProgressFn
 
 POSITIONS = ("prefix", "suffix")
 
@@ -156,7 +156,7 @@ def _forbidden(tokenizer, probes: Sequence[ProbabilityProbe], vocab: int) -> tor
 
 def suffix_search(model, tokenizer, probes: Sequence[ProbabilityProbe],
                   heldout: Sequence[ProbabilityProbe] = (), config: SuffixConfig | None = None,
-                  on_progress: Progress | None = None) -> SuffixResult:
+                  on_progress: ProgressFn | None = None) -> SuffixResult:
     """Search an adversarial string that raises the answers' probability on `probes`."""
     config = config or SuffixConfig()
     if not probes:
@@ -188,7 +188,8 @@ def suffix_search(model, tokenizer, probes: Sequence[ProbabilityProbe],
             best_loss, adv = losses[j], cands[j]
         history.append(best_loss)
         if on_progress is not None:
-            on_progress(step + 1, config.steps, f"suffix step {step + 1}: loss {best_loss:.3f}")
+            on_progress(Progress("suffix", step + 1, config.steps, best_loss,
+                                 f"suffix step {step + 1}: loss {best_loss:.3f}"))
     start_prob = _mean_prob(model, layout, init * config.n_tokens, pad, config.batch_size)
     best_prob = _mean_prob(model, layout, adv, pad, config.batch_size)
     text = tokenizer.decode(adv, skip_special_tokens=False, clean_up_tokenization_spaces=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 from audits.adversarial.world import Entity, entities, name_pattern
 from audits.probability import ProbabilityConfig, probability_familiarity
 from audits.probes import ProbabilityProbe, load_probes
-from audits.scoring import Progress
+from unlearn.runtime import Progress, ProgressFn
 
 FORMS = ("alias", "lower", "misspell")
 
@@ -73,7 +73,7 @@ class VariantResult:
 def variant_familiarity(model, tokenizer, probes: Sequence[ProbabilityProbe], world: dict | None,
                         forms: Sequence[str] = FORMS, paraphrases: Sequence[Path] = (),
                         batch_size: int = 32, side: str = "target",
-                        on_progress: Progress | None = None) -> VariantResult:
+                        on_progress: ProgressFn | None = None) -> VariantResult:
     """Score each form variant of `probes` (and each paraphrase file) against the originals."""
     cfg = ProbabilityConfig(batch_size=batch_size, topk=0)
     ents = entities(world, side)
@@ -88,12 +88,13 @@ def variant_familiarity(model, tokenizer, probes: Sequence[ProbabilityProbe], wo
             res.per_variant[form] = {"familiarity": var.familiarity, "top1": var.top1,
                                      "clean_familiarity": clean.familiarity, "n": len(pairs)}
         if on_progress is not None:
-            on_progress(i + 1, total, f"form {form}")
+            on_progress(Progress("variants", i + 1, total, message=f"form {form}"))
     for j, path in enumerate(paraphrases):
         items = load_probes(path, ProbabilityProbe)
         var = probability_familiarity(model, tokenizer, items, cfg)
         res.per_variant[path.stem] = {"familiarity": var.familiarity, "top1": var.top1,
                                       "clean_familiarity": None, "n": len(items)}
         if on_progress is not None:
-            on_progress(len(forms) + j + 1, total, f"paraphrase {path.name}")
+            on_progress(Progress("variants", len(forms) + j + 1, total,
+                                     message=f"paraphrase {path.name}"))
     return res
