@@ -79,6 +79,7 @@ class AdversarialTab:
         self.json_btn = gr.DownloadButton("Download adversarial.json", interactive=False,
                                           size="sm")
         self.table = gr.Dataframe(label="Clean vs attacked", interactive=False,
+                                  headers=["score", "original", "unlearned"],
                                   elem_id="adv-table")
         with gr.Row():
             self.relearn_plot = gr.Plot(label="Finetune relearning")
