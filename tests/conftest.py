@@ -94,3 +94,14 @@ def frozen_gc():
     gc.freeze()
     yield
     gc.unfreeze()
+
+
+ERROR_TOAST = "[data-testid=toast-text].error"  # Gradio's error toast in the browser tests
+
+
+@pytest.fixture
+def no_error_toasts(page):
+    """Browser tests: no action (nor the page load's share-link restore) may pop up an error."""
+    yield
+    errors = page.locator(ERROR_TOAST).all_inner_texts()
+    assert not errors, errors

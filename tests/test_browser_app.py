@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import CHROMIUM, require_chromium
+from conftest import CHROMIUM, ERROR_TOAST, require_chromium
 
 from ui.testing import shared_app
 
@@ -49,15 +49,7 @@ def page(url):
         browser.close()
 
 
-ERROR_TOAST = "[data-testid=toast-text].error"
-
-
-@pytest.fixture(autouse=True)
-def no_error_toasts(page):
-    """Every action must finish without an error message popping up."""
-    yield
-    errors = page.locator(ERROR_TOAST).all_inner_texts()
-    assert not errors, errors
+pytestmark = pytest.mark.usefixtures("no_error_toasts")
 
 
 def shot(page, name: str, top: str | None = None) -> None:

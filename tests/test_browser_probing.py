@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from conftest import CHROMIUM, require_chromium
+from conftest import CHROMIUM, ERROR_TOAST, require_chromium
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from ui.leaks import LeakTerms
@@ -64,15 +64,7 @@ def page(browser, server):
     page.close()
 
 
-ERROR_TOAST = "[data-testid=toast-text].error"
-
-
-@pytest.fixture(autouse=True)
-def no_error_toasts(page):
-    """No action (nor the page load's share-link restore) may pop up an error."""
-    yield
-    errors = page.locator(ERROR_TOAST).all_inner_texts()
-    assert not errors, errors
+pytestmark = pytest.mark.usefixtures("no_error_toasts")
 
 
 def settings_open(page) -> None:

@@ -4,8 +4,8 @@ visitor; the operator password shows them for that session only."""
 from __future__ import annotations
 
 import pytest
-from conftest import CHROMIUM, require_chromium
-from test_browser_app import ARGS, ERROR_TOAST, open_tab
+from conftest import CHROMIUM, ERROR_TOAST, require_chromium
+from test_browser_app import ARGS, open_tab
 
 from ui.testing import free_port, launch_app, stop_app, write_tiny_demo
 
