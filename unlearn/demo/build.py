@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -35,6 +36,7 @@ class BuildConfig:
     seed: int = 0  # seed of the world generator, initialisation and data order
     vocab_size: int = 4096  # BPE vocabulary size
     models: tuple[str, ...] = ("baseline", "reference")  # which models to train
+    jobs: int = 1  # models trained at once, each in its own process (same weights as jobs=1)
     skip_world: bool = False  # reuse an existing OUT/demo instead of regenerating it
     model: TinyLlamaConfig = field(default_factory=TinyLlamaConfig)
     train: PretrainConfig = field(default_factory=PretrainConfig)
@@ -43,6 +45,8 @@ class BuildConfig:
         unknown = set(self.models) - set(MODEL_CORPORA)
         if unknown or not self.models:
             raise ValueError(f"models must be among {sorted(MODEL_CORPORA)}, got {self.models}")
+        if self.jobs < 1:
+            raise ValueError(f"jobs must be >= 1, got {self.jobs}")
         if self.vocab_size < 300:
             raise ValueError(f"vocab_size must be >= 300, got {self.vocab_size}")
 
@@ -58,6 +62,48 @@ def _save_model(model, tokenizer, dest: Path) -> None:
                "paragraph as one <s> ... </s> document, never a newline token"}})
 
 
+def _train_one(name: str, schedule, cfg: BuildConfig, tok_dir: str, models_dir: str,
+               position: int, progress: bool, parent: int | None = None) -> tuple[dict, float]:
+    """Train and save one demo model (in this process or a worker); returns (summary, seconds).
+
+    A worker gets its `parent`'s pid and gives up (nothing saved) when the parent is gone, so
+    an interrupted build leaves no orphan training processes behind.
+    """
+    from unlearn.runtime import Cancelled
+
+    def orphaned() -> bool:
+        return parent is not None and os.getppid() != parent
+
+    from tqdm.auto import tqdm
+    from transformers import AutoTokenizer
+
+    from unlearn.demo.modeling import build_model
+    from unlearn.demo.train import pretrain
+
+    t = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(tok_dir)
+    model = build_model(cfg.model, tokenizer, seed=cfg.seed)
+    bar = tqdm(desc=f"train {name}", unit="step", disable=not progress, file=sys.stderr,
+               position=position)
+
+    def on_progress(info: dict) -> None:
+        bar.total = info["total"]
+        bar.set_postfix(loss=f"{info['loss']:.3f}")
+        bar.update(1)
+
+    summary = pretrain(model, schedule, cfg.train, on_progress=on_progress, should_stop=orphaned)
+    bar.close()
+    if orphaned():
+        raise Cancelled(f"build-demo was stopped: {name} not saved")
+    dest = Path(models_dir) / name
+    _save_model(model, tokenizer, dest)
+    summary["corpora"] = list(MODEL_CORPORA[name])
+    summary["parameters"] = sum(p.numel() for p in model.parameters())
+    summary["sha256"] = {f.name: hashlib.sha256(f.read_bytes()).hexdigest()
+                         for f in sorted(dest.glob("*.safetensors"))}
+    return summary, round(time.perf_counter() - t, 2)
+
+
 def _previous_manifest(path: Path, cfg: BuildConfig) -> dict:
     """The manifest of an earlier `--only` build with the same config, to merge into."""
     if not path.exists():
@@ -70,18 +116,11 @@ def _previous_manifest(path: Path, cfg: BuildConfig) -> dict:
 
 def build(cfg: BuildConfig, progress: bool = True) -> dict:
     """Run the whole build; returns the manifest (also written to OUT/models/manifest.json)."""
-    from tqdm.auto import tqdm
     from transformers import AutoTokenizer
 
     from unlearn.demo.generate import generate_world
-    from unlearn.demo.modeling import build_model
     from unlearn.demo.tokenizer import train_bpe_tokenizer
-    from unlearn.demo.train import (
-        pack_documents,
-        pretrain,
-        same_step_schedules,
-        split_documents,
-    )
+    from unlearn.demo.train import counterfactual_schedules, pack_documents, split_documents
 
     out = Path(cfg.out)
     world_dir, models_dir = out / "demo", out / "models"
@@ -107,29 +146,24 @@ def build(cfg: BuildConfig, progress: bool = True) -> dict:
     saga_blocks = {name: pack_documents(
         [d for c in MODEL_CORPORA[name] if c != "general" for d in split_documents(corpora[c])],
         tokenizer, cfg.train.seq_len) for name in MODEL_CORPORA}
-    schedules = same_step_schedules(saga_blocks, general_blocks, cfg.train.epochs,
-                                    cfg.train.general_passes, cfg.seed, lead="baseline")
+    schedules = counterfactual_schedules(saga_blocks, general_blocks, cfg.train.epochs,
+                                         cfg.train.general_passes, cfg.seed)
     results: dict[str, dict] = {}
-    for name in cfg.models:
-        t = time.perf_counter()
-        schedule = schedules[name]
-        model = build_model(cfg.model, tokenizer, seed=cfg.seed)
-        bar = tqdm(desc=f"train {name}", unit="step", disable=not progress, file=sys.stderr)
+    jobs = min(cfg.jobs, len(cfg.models))
+    if jobs == 1:
+        for i, name in enumerate(cfg.models):
+            results[name], timings[f"train_{name}"] = _train_one(
+                name, schedules[name], cfg, str(tok_dir), str(models_dir), i, progress)
+    else:  # one process per model; each pins its own thread count, so weights match jobs=1
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
-        def on_progress(info: dict, bar=bar) -> None:
-            bar.total = info["total"]
-            bar.set_postfix(loss=f"{info['loss']:.3f}")
-            bar.update(1)
-
-        summary = pretrain(model, schedule, cfg.train, on_progress=on_progress)
-        bar.close()
-        _save_model(model, tokenizer, models_dir / name)
-        summary["corpora"] = list(MODEL_CORPORA[name])
-        summary["parameters"] = sum(p.numel() for p in model.parameters())
-        summary["sha256"] = {f.name: hashlib.sha256(f.read_bytes()).hexdigest()
-                             for f in sorted((models_dir / name).glob("*.safetensors"))}
-        results[name] = summary
-        timings[f"train_{name}"] = round(time.perf_counter() - t, 2)
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {name: pool.submit(_train_one, name, schedules[name], cfg, str(tok_dir),
+                                         str(models_dir), i, progress, os.getpid())
+                       for i, name in enumerate(cfg.models)}
+            for name, future in futures.items():
+                results[name], timings[f"train_{name}"] = future.result()
 
     previous = _previous_manifest(models_dir / "manifest.json", cfg)
     results = {**previous.get("models", {}), **results}
@@ -151,7 +185,12 @@ def parse_args(argv: list[str] | None) -> BuildConfig:
                    help="passes over the saga corpora")
     p.add_argument("--general-passes", type=float, default=PretrainConfig.general_passes,
                    help="passes over the general corpus, spread over the epochs")
-    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads per model; the weights depend on it (float sums are "
+                        "split by thread), not on --jobs")
+    p.add_argument("--jobs", type=int, default=2,
+                   help="models trained at once, one process each (default 2: baseline and "
+                        "reference side by side, one thread each)")
     p.add_argument("--max-steps", type=int, default=None, help="cap optimizer steps per model")
     p.add_argument("--batch-size", type=int, default=PretrainConfig.batch_size)
     p.add_argument("--seq-len", type=int, default=PretrainConfig.seq_len)
@@ -171,6 +210,7 @@ def parse_args(argv: list[str] | None) -> BuildConfig:
         return BuildConfig(out=args.out, seed=args.seed,
                            vocab_size=512 if args.tiny else args.vocab_size,
                            models=tuple(args.only or MODEL_CORPORA), skip_world=args.skip_world,
+                           jobs=args.jobs,
                            model=TINY_MODEL if args.tiny else TinyLlamaConfig(), train=train)
     except ValueError as exc:
         p.error(str(exc))
