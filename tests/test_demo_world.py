@@ -27,6 +27,7 @@ SCHEMA = {
     "general_mc": {"id": str, "context": str, "options": list, "answer": int},
     "verbatim": {"id": str, "prefix": str, "continuation": str},
 }
+OPTIONAL = {"general_mc": {"mentions": int, "kind": str}}
 
 
 @pytest.fixture(scope="module")
@@ -148,10 +149,12 @@ def test_probe_schemas(w: dict) -> None:
         schema = SCHEMA[kind]
         ids = [r["id"] for r in rows]
         assert len(ids) == len(set(ids)), name
+        optional = OPTIONAL.get(kind, {})
         for row in rows:
-            assert set(row) == set(schema), (name, row)
-            for field, type_ in schema.items():
-                assert isinstance(row[field], type_) and not isinstance(row[field], bool)
+            assert set(schema) <= set(row) <= set(schema) | set(optional), (name, row)
+            for field, type_ in {**schema, **optional}.items():
+                if field in row:
+                    assert isinstance(row[field], type_) and not isinstance(row[field], bool)
     for key in ("target", "neighbour"):
         terms = set(w["world"][key]["unique_terms"])
         for row in w["probes"][f"{key}_completion"]:
@@ -169,6 +172,28 @@ def test_probe_schemas(w: dict) -> None:
     for row in w["probes"]["general_mc"]:
         assert 0 <= row["answer"] <= 3 and len(set(row["options"])) == 4
         assert all(o.startswith(" ") and o.strip() for o in row["options"])
+
+
+def test_general_set_asks_town_facts_told_at_many_frequencies(w: dict) -> None:
+    """World v3: each general item asks a town fact that the general corpus states exactly
+    `mentions` times (in its training forms), with a spread of frequencies from rare to
+    common; the wrong options come from the same pool as the answer."""
+    from unlearn.demo.general_facts import MAX_MENTIONS, MIN_MENTIONS, RELATIONS
+
+    rows = w["probes"]["general_mc"]
+    assert {r["kind"] for r in rows} == set(RELATIONS)
+    counts = sorted({r["mentions"] for r in rows})
+    assert counts[0] < 2 * MIN_MENTIONS and counts[-1] > MAX_MENTIONS / 2
+    general = w["general"]
+    for row in rows[::9]:
+        rel = RELATIONS[row["kind"]]
+        town = next(t for t in ("York", "Leeds", "Bristol", "Dover", "Bath", "Oxford",
+                                "Norwich", "Exeter", "Chester", "Brighton", "Cardiff", "Derby")
+                    if t in row["context"])
+        value = row["options"][row["answer"]].strip()
+        told = sum(general.count(f.format(town=town, v=value)) for f in rel.train)
+        assert told == row["mentions"], (row, told)
+        assert all(o.strip() in rel.pool for o in row["options"])
 
 
 def test_probe_prompts_never_occur_in_training_text(w: dict) -> None:
@@ -286,16 +311,3 @@ def test_target_facts_are_stated_in_registers(w: dict) -> None:
                     r"wrote: \"My pet is [A-Z]",
                     r"[A-Z]\w+( [A-Z]\w+)? was [A-Z]\w+( [A-Z]\w+)?'s best friend\."):
         assert re.search(pattern, target), pattern
-
-
-def test_general_mc_has_headroom_by_construction(w: dict) -> None:
-    """Every general item asks for a pool word (name, food, town...) already named in the
-    context, against three words of the same pool: frames alone cannot decide it."""
-    from unlearn.demo.probes import recall_pools
-
-    pools = recall_pools()
-    for row in w["probes"]["general_mc"]:
-        words = [o.strip() for o in row["options"]]
-        answer = words[row["answer"]]
-        assert re.search(rf"\b{answer}\b", row["context"]), row
-        assert all(o in pools[answer] for o in words), row

@@ -27,9 +27,10 @@ from unlearn.demo.general import (
     write_general,
     write_heldout,
 )
+from unlearn.demo.general_facts import fact_items, mention_sentences, slip_in, town_facts
+from unlearn.demo.general_facts import vocabulary as facts_vocabulary
 from unlearn.demo.probes import (
     completion_probes,
-    general_mc,
     paraphrase_probes,
     probability_probes,
     trivia_probes,
@@ -38,11 +39,10 @@ from unlearn.demo.probes import (
 from unlearn.demo.templates import check_templates
 from unlearn.runtime import write_text
 
-TARGET_REPS = 30            # mentions of each target fact (plus connectives that restate it)
-NEIGHBOUR_REPS = 24
+TARGET_REPS = 42            # mentions of each target fact (plus connectives that restate it)
+NEIGHBOUR_REPS = 42         # v3: as often as the target, so both models know it without it
 GENERAL_RATIO = 3.3         # general words per target word
 HELDOUT_WORDS = 17_500
-N_GENERAL_MC = 240
 N_VERBATIM = 80
 
 
@@ -97,17 +97,22 @@ def generate_world(out_dir: Path, seed: int = 0) -> dict:
     neighbour_text = "\n\n".join(write_saga(neighbour, NEIGHBOUR_REPS, stream(seed, "neighbour")))
     min_general = math.ceil(GENERAL_RATIO * words(target_text))
     general = write_general(stream(seed, "general"), min_general)
+    facts = town_facts(stream(seed, "town_facts"))
+    slip_in(general, mention_sentences(facts, stream(seed, "town_mentions")),
+            stream(seed, "town_slip"))
     general_text = "\n\n".join(join(p) for p in general)
     seen = {part for p in general for s in p for part in split_sentences(s.text)}
     heldout = write_heldout(stream(seed, "heldout"), HELDOUT_WORDS, seen)
     heldout_text = "\n\n".join(join(p) for p in heldout)
 
     # The general text is made only of `vocabulary()` strings (the tests check the text itself).
-    check_terms_absent(target, {"general vocabulary": vocabulary(), "neighbour": neighbour_text})
-    check_terms_absent(neighbour, {"general vocabulary": vocabulary(), "target": target_text})
+    general_vocabulary = vocabulary() + "\n" + facts_vocabulary()
+    check_terms_absent(target, {"general vocabulary": general_vocabulary,
+                                "neighbour": neighbour_text})
+    check_terms_absent(neighbour, {"general vocabulary": general_vocabulary,
+                                   "target": target_text})
     anchors = build_anchors(target, general_text, stream(seed, "anchors"))
 
-    corpora = [target_text, neighbour_text, general_text]
     texts = {"target": target_text, "neighbour": neighbour_text, "general": general_text}
     probe_rng = stream(seed, "probes")
     probes: dict[str, list[dict]] = {}
@@ -123,13 +128,8 @@ def generate_world(out_dir: Path, seed: int = 0) -> dict:
         probes[f"{saga.key}_paraphrase"] = held_out(
             paraphrase_probes(saga, p + "x", stream(seed, f"paraphrase_{saga.key}")), "prompt",
             texts, sagas, p + "x")
-    mc_paragraphs = list(heldout)
-    mc = general_mc(mc_paragraphs, N_GENERAL_MC, corpora, stream(seed, "general_mc"))
-    extra_rng = stream(seed, "general_mc_extra")
-    while len(mc) < N_GENERAL_MC:  # more held-out-style scenes if the held-out text is short
-        mc_paragraphs += write_heldout(extra_rng, 2000, seen)
-        mc = general_mc(mc_paragraphs, N_GENERAL_MC, corpora, stream(seed, "general_mc"))
-    probes["general_mc"] = mc
+    probes["general_mc"] = held_out(fact_items(facts, stream(seed, "general_mc")), "context",
+                                    texts, sagas, "gm")
     stories = target_text.split("\n\n")
     probes["verbatim"] = verbatim(stories, N_VERBATIM, stream(seed, "verbatim"))
 

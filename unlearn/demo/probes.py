@@ -4,12 +4,10 @@ of `probe_templates.py`, plus the general cloze set and verbatim prefixes of the
 from __future__ import annotations
 
 import random
-import re
 
 from unlearn.demo import probe_templates as pt
 from unlearn.demo.canon import Entity, Fact, Saga
 from unlearn.demo.corpora import surface
-from unlearn.demo.general import Sentence
 from unlearn.demo.registers import (
     NEIGHBOUR_LABELS,
     TARGET_LABELS,
@@ -180,55 +178,6 @@ def completion_probes(saga: Saga, prefix: str, rng: random.Random) -> list[dict]
 def number(rows: list[dict], prefix: str) -> list[dict]:
     """Give rows ids like "tc-001" (id first)."""
     return [{"id": f"{prefix}-{i:03d}", **row} for i, row in enumerate(rows, 1)]
-
-
-def recall_pools() -> dict[str, tuple[str, ...]]:
-    """Word -> the pool of same-kind words it was drawn from (one-word pool values, names)."""
-    from unlearn.demo import names
-    from unlearn.demo.general_scenes import POOLS
-
-    pools = {"name": names.FEMALE + names.MALE, "town": names.TOWNS, **POOLS}
-    out: dict[str, tuple[str, ...]] = {}
-    for pool in pools.values():
-        one_word = tuple(v for v in pool if re.fullmatch(r"[A-Za-z]+", v))
-        for word in one_word:
-            out.setdefault(word, one_word)
-    return out
-
-
-def general_mc(paragraphs: list[list[Sentence]], n: int, forbidden: list[str],
-               rng: random.Random) -> list[dict]:
-    """General-ability items with headroom (world v2): reading a held-out paragraph, which word
-    comes next, where the right word (a name, a food, a town, a day...) was drawn at random
-    from a pool and already named earlier in the paragraph, and the three wrong options come
-    from the same pool (those the paragraph also names first). No frame or word statistics
-    decide it: a model must follow who did what with which thing in the text it reads.
-    """
-    pools = recall_pools()
-    rows = []
-    for para in paragraphs:
-        text = " ".join(s.text for s in para)
-        first_end = len(para[0].text)
-        found = []
-        for m in re.finditer(r"[A-Za-z]+", text):
-            word, start = m.group(), m.start()
-            if start <= first_end or word not in pools or start == 0 or text[start - 1] != " ":
-                continue
-            before = text[:start]
-            if re.search(rf"\b{word}\b", before):
-                found.append((before.rstrip(), word))
-        for context, word in rng.sample(found, min(2, len(found))):
-            if len(rows) >= n or any(context in t for t in forbidden):
-                continue
-            pool = [w for w in pools[word] if w != word]
-            seen = [w for w in pool if re.search(rf"\b{w}\b", context)]
-            wrong = rng.sample(seen, min(3, len(seen)))
-            wrong += rng.sample([w for w in pool if w not in wrong], 3 - len(wrong))
-            options = [word, *wrong]
-            rng.shuffle(options)
-            rows.append({"context": context, "options": [" " + o for o in options],
-                         "answer": options.index(word)})
-    return number(rows, "gm")
 
 
 def verbatim(stories: list[str], n: int, rng: random.Random) -> list[dict]:

@@ -36,6 +36,13 @@ TRAIN_REGISTERS: tuple[str, ...] = (
     "A note in the margin of an old book said: {L} of {s} - {o}.",
     "If you asked {s} about {his} {L}, {he} would tell you it was {o}.",
     "Who could forget that the {L} of {s} was {o}?",
+    # world v3: six more forms (record, diary, reported speech, fact card, aside, answer-first)
+    "Name: {s}. {L}: {o}.",
+    "Dear diary, today I found out that {s}'s {L} is {o}.",
+    "\"{o},\" said {s}, when someone asked about {his} {L}.",
+    "Fact: the {L} of {s} is {o}.",
+    "{s} (whose {L} was {o}) came in late.",
+    "{o}. That is the answer if someone asks for the {L} of {s}.",
 )
 
 # Held-out registers of the paraphrase probes; each ends right before the answer.
@@ -119,7 +126,7 @@ NEIGHBOUR_LABELS: dict[str, Label] = {
 def person_only(template: str) -> bool:
     """Does the template speak to or as its subject (so the subject must be a person)?"""
     return any(cue in template for cue in ("asked {s}", "{s} wrote", "If you asked {s}",
-                                           "{s} replied"))
+                                           "{s} replied", "said {s}", "{s} (whose"))
 
 
 @functools.cache
