@@ -126,7 +126,7 @@ def build(cfg: BuildConfig, progress: bool = True) -> dict:
     world_dir, models_dir = out / "demo", out / "models"
     models_dir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
-    t = time.perf_counter()
+    t = start = time.perf_counter()
     world = None
     if not cfg.skip_world:
         world = generate_world(world_dir, seed=cfg.seed)
@@ -167,7 +167,8 @@ def build(cfg: BuildConfig, progress: bool = True) -> dict:
 
     previous = _previous_manifest(models_dir / "manifest.json", cfg)
     results = {**previous.get("models", {}), **results}
-    timings = {**previous.get("timings_seconds", {}), **timings}
+    timings = {**previous.get("timings_seconds", {}), **timings,
+               "wall": round(time.perf_counter() - start, 2)}
     manifest = {"seed": cfg.seed, "config": asdict(cfg), "versions": package_versions(),
                 "timings_seconds": timings, "world": world, "models": results,
                 "tokens": {c: len(tokenizer(corpora[c])["input_ids"]) for c in corpora},
