@@ -3,8 +3,9 @@
 Measures, for each model, on the demo probes: target token-probability top-1 and mean answer
 probability, the same on the paraphrase probes (held-out registers: Q&A, quiz card, dialogue,
 note, list), two-choice trivia, completion familiarity (rule judge, greedy), the same on the
-neighbour saga, general multiple-choice accuracy (in-context recall, 4 options) and held-out
-perplexity, plus sample completions of five target prompts. All in one run.
+neighbour saga, general multiple-choice accuracy (town facts, 4 options; also split by how often
+the general corpus states them) and held-out perplexity, plus sample completions of five target
+prompts. All in one run.
 
     python benchmarks/demo_knowledge.py [--model NAME=PATH ...] [--out FILE.json]
 """
@@ -32,6 +33,31 @@ from unlearn.models import load_model  # noqa: E402
 DEFAULT_MODELS = [f"{n}={ROOT / 'assets' / 'models' / n}" for n in ("baseline", "reference")]
 
 
+# world v3: half of the general set asks town facts the general corpus states 12-400 times (the
+# items record the count, `mentions`), half asks for the next word of an everyday frame ("frame");
+# the accuracy is also reported per half, and the facts per third of their mention counts
+FREQUENCY_BANDS = (("rare", 0, 39), ("middle", 39, 124), ("common", 124, 10**9))
+
+
+def general_parts(suite, mc) -> dict:
+    """General accuracy per half and per frequency band (empty for sets without the fields)."""
+    path = Path(suite.root or "") / "probes" / "general_mc.jsonl"
+    if not path.exists():
+        return {}
+    rows = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
+    meta = {r["id"]: r for r in rows}
+    groups: dict[str, list[bool]] = {}
+    for it in mc.items:
+        row = meta.get(it.id, {})
+        if row.get("kind") == "frame":
+            groups.setdefault("general_mc_frames", []).append(it.is_correct)
+        elif row.get("mentions") is not None:
+            groups.setdefault("general_mc_facts", []).append(it.is_correct)
+            band = next(b for b, lo, hi in FREQUENCY_BANDS if lo <= row["mentions"] < hi)
+            groups.setdefault(f"general_mc_facts_{band}", []).append(it.is_correct)
+    return {k: sum(v) / len(v) for k, v in groups.items()}
+
+
 def measure(path: str, suite, samples: int) -> dict:
     model, tok = load_model(path)
     t0 = time.perf_counter()
@@ -51,7 +77,9 @@ def measure(path: str, suite, samples: int) -> dict:
         judge = RuleJudge.from_world(suite.world, side=side)
         out[f"{side}_completion_familiarity"] = completion_familiarity(
             model, tok, getattr(suite, f"{side}_completion"), judge, greedy).score
-    out["general_mc_accuracy"] = general_mc(model, tok, suite.general_mc).accuracy
+    mc = general_mc(model, tok, suite.general_mc)
+    out["general_mc_accuracy"] = mc.accuracy
+    out.update(general_parts(suite, mc))
     out["general_perplexity"] = perplexity(model, tok, suite.heldout_text).perplexity
     prompts = [p.prompt for p in suite.target_completion[:: max(1, len(
         suite.target_completion) // samples)][:samples]]

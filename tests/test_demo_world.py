@@ -175,13 +175,16 @@ def test_probe_schemas(w: dict) -> None:
 
 
 def test_general_set_asks_town_facts_told_at_many_frequencies(w: dict) -> None:
-    """World v3: each general item asks a town fact that the general corpus states exactly
-    `mentions` times (in its training forms), with a spread of frequencies from rare to
-    common; the wrong options come from the same pool as the answer."""
+    """World v3: half of the general items ask a town fact that the general corpus states
+    exactly `mentions` times (in its training forms), with a spread of frequencies from rare
+    to common, the wrong options from the same pool as the answer; the other half ("frame")
+    ask for the next word of an everyday frame against words of the same kind."""
     from unlearn.demo.general_facts import MAX_MENTIONS, MIN_MENTIONS, RELATIONS
 
-    rows = w["probes"]["general_mc"]
+    rows = [r for r in w["probes"]["general_mc"] if r["kind"] != "frame"]
+    frames = [r for r in w["probes"]["general_mc"] if r["kind"] == "frame"]
     assert {r["kind"] for r in rows} == set(RELATIONS)
+    assert len(frames) == len(rows)
     counts = sorted({r["mentions"] for r in rows})
     assert counts[0] < 2 * MIN_MENTIONS and counts[-1] > MAX_MENTIONS / 2
     general = w["general"]

@@ -31,6 +31,7 @@ from unlearn.demo.general_facts import fact_items, mention_sentences, slip_in, t
 from unlearn.demo.general_facts import vocabulary as facts_vocabulary
 from unlearn.demo.probes import (
     completion_probes,
+    frame_items,
     paraphrase_probes,
     probability_probes,
     trivia_probes,
@@ -128,8 +129,11 @@ def generate_world(out_dir: Path, seed: int = 0) -> dict:
         probes[f"{saga.key}_paraphrase"] = held_out(
             paraphrase_probes(saga, p + "x", stream(seed, f"paraphrase_{saga.key}")), "prompt",
             texts, sagas, p + "x")
-    probes["general_mc"] = held_out(fact_items(facts, stream(seed, "general_mc")), "context",
-                                    texts, sagas, "gm")
+    # world v3: town facts at 12-400 mentions (hard: knowledge) + everyday frames (easy: reading)
+    facts_mc = fact_items(facts, stream(seed, "general_mc"))
+    frames_mc = frame_items(heldout, len(facts_mc), list(texts.values()),
+                            stream(seed, "general_mc_frames"))
+    probes["general_mc"] = held_out(facts_mc + frames_mc, "context", texts, sagas, "gm")
     stories = target_text.split("\n\n")
     probes["verbatim"] = verbatim(stories, N_VERBATIM, stream(seed, "verbatim"))
 

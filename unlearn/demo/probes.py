@@ -8,6 +8,7 @@ import random
 from unlearn.demo import probe_templates as pt
 from unlearn.demo.canon import Entity, Fact, Saga
 from unlearn.demo.corpora import surface
+from unlearn.demo.general import Sentence
 from unlearn.demo.registers import (
     NEIGHBOUR_LABELS,
     TARGET_LABELS,
@@ -178,6 +179,34 @@ def completion_probes(saga: Saga, prefix: str, rng: random.Random) -> list[dict]
 def number(rows: list[dict], prefix: str) -> list[dict]:
     """Give rows ids like "tc-001" (id first)."""
     return [{"id": f"{prefix}-{i:03d}", **row} for i, row in enumerate(rows, 1)]
+
+
+def frame_items(paragraphs: list[list[Sentence]], n: int, forbidden: list[str],
+                rng: random.Random) -> list[dict]:
+    """The easy half of the general set (world v3): which word comes next at a cloze point of an
+    everyday sentence frame in a held-out paragraph ("Claire's dog wagged its ..."), against
+    three words of the *same kind* (body parts, containers...) that the frame never writes.
+    A model that reads everyday English well gets most of them; a damaged one loses some.
+    """
+    candidates = []
+    for para in paragraphs:
+        before = ""
+        for sentence in para:
+            cloze = sentence.cloze
+            if cloze is not None and len(cloze.fits - cloze.options) >= 3:
+                candidates.append(((before + " " + cloze.prefix).strip(), cloze))
+            before = (before + " " + sentence.text).strip()
+    rows = []
+    for context, cloze in rng.sample(candidates, len(candidates)):
+        if len(rows) >= n:
+            break
+        if any(context in t for t in forbidden):
+            continue
+        options = [cloze.answer, *rng.sample(sorted(cloze.fits - cloze.options), 3)]
+        rng.shuffle(options)
+        rows.append({"context": context, "options": [" " + o for o in options],
+                     "answer": options.index(cloze.answer), "kind": "frame"})
+    return rows
 
 
 def verbatim(stories: list[str], n: int, rng: random.Random) -> list[dict]:
