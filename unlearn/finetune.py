@@ -127,8 +127,12 @@ def add_reference_logprobs(model, dataset, batch_size: int = 8, pad_id: int = 0)
 def load_trainable(path: str, config: FinetuneConfig):
     """`(model, tokenizer)` ready to train: full weights, or LoRA/QLoRA adapters on the base."""
     from unlearn.models import load_model
+    from unlearn.runtime import sharded_launch
 
-    model, tok = load_model(str(path), device=config.device, dtype=config.dtype,
+    # FSDP / ZeRO-3 shard the weights onto the GPUs themselves; a full copy on every GPU first
+    # would need 28 GB per process for a 7B model in fp32
+    device = "cpu" if sharded_launch() else config.device
+    model, tok = load_model(str(path), device=device, dtype=config.dtype,
                             quantization=config.quantization)
     if config.lora:
         from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
@@ -225,7 +229,7 @@ def finetune(baseline: str, dataset, run_dir: str | Path, config: FinetuneConfig
     state_dict = None
     if trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled:
         # sharded weights (FSDP, ZeRO-3): every process takes part in gathering the full ones
-        state_dict = trainer.accelerator.get_state_dict(trainer.model)
+        state_dict = trainer.accelerator.get_state_dict(trainer.model_wrapped)
     if trainer.is_world_process_zero():
         save_final(trainer.accelerator.unwrap_model(trainer.model), tok, baseline, config, final,
                    state_dict)

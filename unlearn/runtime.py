@@ -24,7 +24,8 @@ from pathlib import Path
 
 __all__ = ["IGNORE_INDEX", "Cancelled", "Progress", "ProgressFn", "StopFn", "write_json",
            "write_text", "publish_dir", "temp_dir_next_to", "package_versions",
-           "is_main_process", "world_size", "process_device", "process_group"]
+           "is_main_process", "world_size", "process_device", "process_group",
+           "sharded_launch"]
 
 IGNORE_INDEX = -100  # HF label convention: positions with this label are not trained
 
@@ -64,6 +65,13 @@ def process_device(device: str) -> str:
     if device == "cuda" and world_size() > 1:
         return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
     return device
+
+
+def sharded_launch() -> bool:
+    """True under `accelerate launch` with an FSDP or DeepSpeed config: the wrapper, not the
+    caller, places the (sharded) weights on the devices."""
+    return any(os.environ.get(k, "").lower() == "true"
+               for k in ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED"))
 
 
 def process_group(device: str):
