@@ -38,7 +38,7 @@ def test_two_processes_give_the_one_process_labels(tmp_path):
     assert one.returncode == 0, one.stderr[-3000:]
     two = subprocess.run(
         ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-         "--mixed_precision", "no", "--dynamo_backend", "no",
+         "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0",
          *_labels_args(tmp_path / "two")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert two.returncode == 0, two.stderr[-3000:]
