@@ -3,7 +3,7 @@
     python benchmarks/bench_probability_scoring.py [--model PATH] [--repeats 5] [--out FILE]
         [--quick] [--markdown]
 
-`--quick` times 2 repeats instead of 5 (what `python -m benchmarks` runs); `--markdown` prints
+`--quick` times 1 repeat instead of 5 (what `python -m benchmarks` runs); `--markdown` prints
 the result as a markdown table (for `benchmarks/results.md`) instead of the plain line.
 
 Both paths run in the same process on the same model and probes; the script checks they give
@@ -53,14 +53,14 @@ def main(argv: list[str] | None = None) -> int:
         demo / "target_probability.jsonl", demo / "neighbour_probability.jsonl"])
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=None, help="timed runs (default 5)")
-    parser.add_argument("--quick", action="store_true", help="2 repeats unless --repeats")
+    parser.add_argument("--quick", action="store_true", help="1 repeat unless --repeats")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path,
                         default=ROOT / "runs" / "bench_probability_scoring.json")
     args = parser.parse_args(argv)
     if args.repeats is None:
-        args.repeats = 2 if args.quick else 5
+        args.repeats = 1 if args.quick else 5
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
     missing = [str(p) for p in [Path(args.model), *args.probes] if not p.exists()]
