@@ -1,6 +1,10 @@
 """Batched token-probability scoring vs a one-prompt-at-a-time loop, on the demo probes.
 
     python benchmarks/bench_probability_scoring.py [--model PATH] [--repeats 5] [--out FILE]
+        [--quick] [--markdown]
+
+`--quick` times 1 repeat instead of 5 (what `python -m benchmarks` runs); `--markdown` prints
+the result as a markdown table (for `benchmarks/results.md`) instead of the plain line.
 
 Both paths run in the same process on the same model and probes; the script checks they give
 the same probabilities (max abs diff), prints the median times and the speed-up, and writes a
@@ -48,11 +52,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probes", nargs="+", type=Path, default=[
         demo / "target_probability.jsonl", demo / "neighbour_probability.jsonl"])
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs (default 5)")
+    parser.add_argument("--quick", action="store_true", help="1 repeat unless --repeats")
+    parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path,
                         default=ROOT / "runs" / "bench_probability_scoring.json")
     args = parser.parse_args(argv)
+    if args.repeats is None:
+        args.repeats = 1 if args.quick else 5
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
     missing = [str(p) for p in [Path(args.model), *args.probes] if not p.exists()]
     if missing:
         parser.error(f"not found: {', '.join(missing)} (build the demo: python -m unlearn "
@@ -86,12 +96,18 @@ def main(argv: list[str] | None = None) -> int:
         "prompts_per_second_batched": len(probes) / t_batched,
         "prompts_per_second_loop": len(probes) / t_loop,
     }
-    print(f"{len(probes)} probes, batch {args.batch_size}, median of {args.repeats}: "
-          f"batched {t_batched * 1000:.1f} ms, loop {t_loop * 1000:.1f} ms, "
-          f"speed-up {result['speedup']:.1f}x, max |dp| {max_diff:.2e}")
+    if args.markdown:
+        print(f"| probes | batch | repeats | batched | one at a time | speed-up | max abs dp |\n"
+              f"|---|---|---|---|---|---|---|\n"
+              f"| {len(probes)} | {args.batch_size} | {args.repeats} | {t_batched * 1000:.1f} ms "
+              f"| {t_loop * 1000:.1f} ms | **{result['speedup']:.2f}x** | {max_diff:.1e} |")
+    else:
+        print(f"{len(probes)} probes, batch {args.batch_size}, median of {args.repeats}: "
+              f"batched {t_batched * 1000:.1f} ms, loop {t_loop * 1000:.1f} ms, "
+              f"speed-up {result['speedup']:.1f}x, max |dp| {max_diff:.2e}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out}", file=sys.stderr if args.markdown else sys.stdout)
     return 0
 
 

@@ -6,6 +6,10 @@ Measures, for the same prompts and settings (greedy, fixed length):
 Prints the ratios and writes JSON. Uses the demo models when built, else two tiny random models.
 
     python benchmarks/bench_side_by_side.py [--tokens 64] [--repeats 3] [--out FILE]
+        [--quick] [--markdown]
+
+`--quick`: 1 repeat of the 3 prompts per mode instead of 3 (what `python -m benchmarks` runs);
+`--markdown`: the table and ratios as markdown (for `benchmarks/results.md`).
 """
 
 from __future__ import annotations
@@ -127,11 +131,18 @@ def summarise(runs: list[dict]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tokens", type=int, default=64, help="new tokens per pane")
-    ap.add_argument("--repeats", type=int, default=3, help="runs per prompt and mode")
+    ap.add_argument("--repeats", type=int, default=None,
+                    help="runs per prompt and mode (default 3; 1 with --quick)")
+    ap.add_argument("--quick", action="store_true", help="1 repeat unless --repeats")
+    ap.add_argument("--markdown", action="store_true", help="print markdown")
     ap.add_argument("--threads", type=int, default=0,
                     help="torch intra-op threads (0 = torch's default)")
     ap.add_argument("--out", default=str(ROOT / "runs" / "benchmarks" / "side_by_side.json"))
     args = ap.parse_args(argv)
+    if args.repeats is None:
+        args.repeats = 1 if args.quick else 3
+    if args.repeats < 1 or args.tokens < 1:
+        ap.error("--repeats and --tokens must be >= 1")
     if args.threads:
         torch.set_num_threads(args.threads)
     what, pair = models_to_compare()
@@ -151,17 +162,29 @@ def main(argv: list[str] | None = None) -> int:
     result = {"models": what, "new_tokens_per_pane": args.tokens, "runs": len(par),
               "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
               "torch": torch.__version__, "side_by_side": p, "sequential": s, "ratios": ratios}
-    print(f"models: {what}; {args.tokens} tokens per pane, {len(par)} runs per mode (medians)")
-    print(f"{'':14}{'TTFT left':>11}{'TTFT right':>12}{'wall':>9}{'tok/s':>9}")
-    for name, r in (("side by side", p), ("sequential", s)):
-        print(f"{name:14}{r['ttft_left_s']:>10.3f}s{r['ttft_right_s']:>11.3f}s"
-              f"{r['wall_s']:>8.2f}s{r['tokens_per_s']:>9.1f}")
-    for key, value in ratios.items():
-        print(f"{key}: {value:.2f}x")
+    if args.markdown:
+        print(f"{what}; {args.tokens} tokens per pane, {len(par)} runs per mode (medians), "
+              f"{torch.get_num_threads()} torch threads\n\n"
+              "| mode | TTFT left | TTFT right | wall | tok/s |\n|---|---|---|---|---|")
+        for name, r in (("side by side", p), ("sequential", s)):
+            print(f"| {name} | {r['ttft_left_s']:.3f} s | {r['ttft_right_s']:.3f} s "
+                  f"| {r['wall_s']:.2f} s | {r['tokens_per_s']:.1f} |")
+        print()
+        for key, value in ratios.items():
+            print(f"- {key}: **{value:.2f}x**")
+    else:
+        print(f"models: {what}; {args.tokens} tokens per pane, {len(par)} runs per mode "
+              "(medians)")
+        print(f"{'':14}{'TTFT left':>11}{'TTFT right':>12}{'wall':>9}{'tok/s':>9}")
+        for name, r in (("side by side", p), ("sequential", s)):
+            print(f"{name:14}{r['ttft_left_s']:>10.3f}s{r['ttft_right_s']:>11.3f}s"
+                  f"{r['wall_s']:>8.2f}s{r['tokens_per_s']:>9.1f}")
+        for key, value in ratios.items():
+            print(f"{key}: {value:.2f}x")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
-    print(f"wrote {out}")
+    print(f"wrote {out}", file=sys.stderr if args.markdown else sys.stdout)
     return 0
 
 

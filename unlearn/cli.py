@@ -119,7 +119,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     p.add_argument("--anchors", type=existing_file, required=True)
     p.add_argument("--out", required=True, help="folder for the label dataset")
     add_options(p, LabelConfig, only=("alphas", "space", "batch_size", "block_size", "device",
-                                      "seed"), flags=label_flags, defaults={"device": "cpu"})
+                                      "seed", "shard_size"), flags=label_flags,
+                defaults={"device": "cpu"})
     add_options(p, WHPConfig, only=("text_format", "max_target_tokens"))
 
     p = subs["finetune"] = sub.add_parser(
@@ -256,14 +257,17 @@ def cmd_labels(args, progress, evaluator=None) -> int:
 
     config = from_args(LabelConfig, args,
                        text_format=resolve_text_format(args.text_format, args.baseline))
+    from unlearn.runtime import process_device
+
+    config.device = process_device(config.device)  # one GPU a process under accelerate launch
     anchors, dropped = filter_redundant(load_anchors(args.anchors))
-    base, tok = load_model(args.baseline, device=args.device)
-    reinf, _ = load_model(args.reinforced, device=args.device)
+    base, tok = load_model(args.baseline, device=config.device)
+    reinf, _ = load_model(args.reinforced, device=config.device)
     text = truncate_text(tok, read_text(args.target), args.max_target_tokens)
     ds = compute_labels(base, reinf, tok, text, anchors, config, args.out, on_progress=progress)
     progress.close()
-    print(f"labels for {len(ds)} blocks saved to {args.out} "
-          f"({len(anchors)} anchored terms, {len(dropped)} redundant dropped)")
+    _report(f"labels for {len(ds)} blocks saved to {args.out} "
+            f"({len(anchors)} anchored terms, {len(dropped)} redundant dropped)")
     return 0
 
 

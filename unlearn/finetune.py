@@ -127,8 +127,12 @@ def add_reference_logprobs(model, dataset, batch_size: int = 8, pad_id: int = 0)
 def load_trainable(path: str, config: FinetuneConfig):
     """`(model, tokenizer)` ready to train: full weights, or LoRA/QLoRA adapters on the base."""
     from unlearn.models import load_model
+    from unlearn.runtime import sharded_launch
 
-    model, tok = load_model(str(path), device=config.device, dtype=config.dtype,
+    # FSDP / ZeRO-3 shard the weights onto the GPUs themselves; a full copy on every GPU first
+    # would need 28 GB per process for a 7B model in fp32
+    device = "cpu" if sharded_launch() else config.device
+    model, tok = load_model(str(path), device=device, dtype=config.dtype,
                             quantization=config.quantization)
     if config.lora:
         from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
@@ -145,8 +149,16 @@ def load_trainable(path: str, config: FinetuneConfig):
     return model, tok
 
 
-def save_final(model, tokenizer, base_path: str, config: FinetuneConfig, target: Path) -> None:
-    """Save a plain full-precision model: LoRA merged (into a reloaded base for QLoRA)."""
+def save_final(model, tokenizer, base_path: str, config: FinetuneConfig, target: Path,
+               state_dict: dict | None = None) -> None:
+    """Save a plain full-precision model: LoRA merged (into a reloaded base for QLoRA).
+
+    `state_dict`: the full weights gathered from a sharded run (FSDP, DeepSpeed ZeRO-3), saved
+    in place of `model`'s own (a shard of them)."""
+    if state_dict is not None:
+        model.config.use_cache = True
+        save_model_atomic(model, tokenizer, target, state_dict=state_dict)
+        return
     if config.lora and config.quantization != "none":
         from peft import PeftModel
 
@@ -198,6 +210,10 @@ def finetune(baseline: str, dataset, run_dir: str | Path, config: FinetuneConfig
         gradient_checkpointing=config.gradient_checkpointing)
     trainer = build_trainer(model, tok, dataset, args, config.method, callbacks,
                             config.npo_beta, config.retain_weight)
+    if (trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled) and config.lora:
+        raise ValueError("LoRA under FSDP/DeepSpeed is not supported here (the final merge "
+                         "needs the whole model on one process; LoRA on a 7B model fits one "
+                         "GPU: use a plain `accelerate launch`, i.e. DDP)")
     resume = last_complete_checkpoint(ckpt_dir)
     if resume is not None and checkpoint_step(resume) >= config.steps:
         # finished training but not the final save: Trainer would run one extra step
@@ -210,8 +226,13 @@ def finetune(baseline: str, dataset, run_dir: str | Path, config: FinetuneConfig
         return FinetuneResult("cancelled", None, step, time.time() - start, resume,
                               progress.losses)
     final = run_dir / "final"
+    state_dict = None
+    if trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled:
+        # sharded weights (FSDP, ZeRO-3): every process takes part in gathering the full ones
+        state_dict = trainer.accelerator.get_state_dict(trainer.model_wrapped)
     if trainer.is_world_process_zero():
-        save_final(trainer.accelerator.unwrap_model(trainer.model), tok, baseline, config, final)
+        save_final(trainer.accelerator.unwrap_model(trainer.model), tok, baseline, config, final,
+                   state_dict)
     trainer.accelerator.wait_for_everyone()
     return FinetuneResult("completed", str(final), step, time.time() - start, resume,
                           progress.losses)

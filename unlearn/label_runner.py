@@ -38,7 +38,14 @@ from unlearn.options import (
     text_format_field,
     validate,
 )
-from unlearn.runtime import Cancelled, Progress, ProgressFn, StopFn, package_versions
+from unlearn.runtime import (
+    Cancelled,
+    Progress,
+    ProgressFn,
+    StopFn,
+    package_versions,
+    process_group,
+)
 from unlearn.translate import AnchorMatcher, get_matcher, translate_block
 
 __all__ = ["LabelConfig", "compute_labels", "split_blocks"]
@@ -189,6 +196,11 @@ def compute_labels(baseline, reinforced, tokenizer, text: str,
     `on_progress(Progress("labels", done_blocks, total_blocks))` after each batch;
     `should_stop()` is polled after each batch and raises `runtime.Cancelled` once the finished
     blocks are saved.
+
+    Under `accelerate launch` / `torchrun` (WORLD_SIZE > 1) every process calls this with the
+    same arguments and labels its own shards (runs of `shard_size` blocks dealt out in turn); the
+    main process merges them into `out_dir`, the same dataset one process writes, and every
+    process returns it. Progress is reported by the main process, for its own share.
     """
     import datasets
 
@@ -221,15 +233,28 @@ def compute_labels(baseline, reinforced, tokenizer, text: str,
     limit = config.max_translated_length or max(config.block_size, model_max or 0)
     device = torch.device(config.device) if config.device else next(
         reinforced.parameters()).device
-    store = ShardStore(out_dir, fingerprint, total, config.alphas, config.shard_size)
-    todo = [k for k in range(total) if k not in store.done]
+    group = process_group(device.type)
+    rank, processes = (group.process_index, group.num_processes) if group else (0, 1)
+    if rank == 0:  # the main process clears a stale `.partial` before the others look at it
+        store = ShardStore(out_dir, fingerprint, total, config.alphas, config.shard_size)
+    if group is not None:
+        group.wait_for_everyone()
+    if rank != 0:
+        store = ShardStore(out_dir, fingerprint, total, config.alphas, config.shard_size,
+                           clean=False)
+    # several processes: process r takes the shard-sized runs of blocks r, r + n, r + 2n, ...
+    # Batches never cross a shard boundary, so each block meets the same batch as in one process
+    # and the merged labels are identical.
+    mine = [k for k in range(total) if (k // config.shard_size) % processes == rank]
+    todo = [k for k in mine if k not in store.done]
     terms = 0
 
     baseline.eval()
     reinforced.eval()
-    finished = total - len(todo)
-    if on_progress is not None:
-        on_progress(Progress("labels", finished, total))
+    finished = len(mine) - len(todo)
+    report = on_progress if rank == 0 else None  # one bar: the main process's share
+    if report is not None:
+        report(Progress("labels", finished, len(mine)))
     pos = 0
     while pos < len(todo):
         # a batch never spans a gap in `todo` nor a shard boundary, so shards stay contiguous
@@ -255,14 +280,28 @@ def compute_labels(baseline, reinforced, tokenizer, text: str,
         store.add(rows)
         pos += len(batch)
         finished += len(batch)
-        if on_progress is not None:
-            on_progress(Progress("labels", finished, total))
+        if report is not None:
+            report(Progress("labels", finished, len(mine)))
         if should_stop is not None and should_stop() and pos < len(todo):
             store.flush()
-            raise Cancelled(f"labels stopped after {finished}/{total} blocks; re-run to resume")
+            raise Cancelled(f"labels stopped after {finished}/{len(mine)} blocks; re-run to "
+                            "resume")
+    store.flush()
 
     meta = {"fingerprint": fingerprint, "blocks": total, "tokens": len(ids),
             "terms_translated_this_run": terms, "config": asdict(config),
-            "seconds_this_run": round(time.time() - started, 3),
+            "seconds_this_run": round(time.time() - started, 3), "processes": processes,
+            "blocks_per_process": [len(mine)],
             "versions": package_versions(("torch", "datasets"))}
-    return store.publish(out_dir, meta, config.keep_shards)
+    if group is None:
+        return store.publish(out_dir, meta, config.keep_shards)
+    from accelerate.utils import gather_object
+
+    per_process = gather_object([(terms, len(mine))])  # every process's share, in rank order
+    meta["terms_translated_this_run"] = sum(t for t, _ in per_process)
+    meta["blocks_per_process"] = [n for _, n in per_process]
+    group.wait_for_everyone()  # all shards are on disk
+    if rank == 0:
+        store.publish(out_dir, meta, config.keep_shards)
+    group.wait_for_everyone()  # the merged dataset is in place
+    return datasets.load_from_disk(str(out_dir))

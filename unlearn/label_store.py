@@ -4,12 +4,14 @@ A finished label dataset is a `datasets.save_to_disk` folder with `whp_labels.js
 and columns `input_ids`, `attention_mask`, one `labels_alpha_{a:g}` per alpha, and `block`.
 `select_alpha` turns one alpha's column into the `labels` column a finetune trains on (the only
 rename). While labels are computed, finished blocks live as shards in `<out>.partial/shards/`
-with `progress.json`, so an interrupted run resumes where it stopped.
+(one folder per shard, named by its block range), so an interrupted run resumes where it stopped,
+and the processes of a multi-process launch each write their own shards.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -89,31 +91,44 @@ def features(alphas: Sequence[float]):
     return datasets.Features(cols)
 
 
+SHARD_NAME = re.compile(r"^(\d{7})-(\d{7})$")  # blocks [lo, hi); temporary folders start with "."
+
+
 class ShardStore:
     """Finished blocks of one labelling job (identified by `fingerprint`) in `<out>.partial/`.
 
+    A shard is a folder `shards/<lo>-<hi>` (blocks `[lo, hi)`) that appears by a rename, so the
+    folders on disk are the record of what is finished: several processes of one launch can
+    write their own shards side by side without sharing a progress file. `progress.json` names
+    the job; a `.partial` folder of another job is removed (by the process with `clean=True`).
+
     `done` is the set of finished block indices; `add(rows)` buffers rows (consecutive blocks)
     and writes a shard every `shard_size` blocks; `flush()` writes what is buffered;
-    `publish(out_dir, meta)` assembles the shards into the finished dataset folder.
+    `publish(out_dir, meta)` assembles all shards into the finished dataset folder.
     """
 
     def __init__(self, out_dir: Path, fingerprint: str, total: int, alphas: Sequence[float],
-                 shard_size: int):
+                 shard_size: int, clean: bool = True):
         self.work = out_dir.with_name(out_dir.name + ".partial")
         self.features = features(alphas)
         self.shard_size = shard_size
+        self.total = total
         self.pending: list[dict] = []
-        self._progress_path = self.work / "progress.json"
-        self.progress = {"fingerprint": fingerprint, "total": total, "shards": []}
-        if self._progress_path.is_file():
-            old = json.loads(self._progress_path.read_text())
-            if old.get("fingerprint") == fingerprint and old.get("total") == total:
-                self.progress = old
-        if self.progress["shards"] == [] and self.work.exists():
-            shutil.rmtree(self.work)  # stale work from another text/config
-        (self.work / "shards").mkdir(parents=True, exist_ok=True)
-        write_json(self._progress_path, self.progress)
-        self.done = {k for lo, hi in self.progress["shards"] for k in range(lo, hi)}
+        progress_path = self.work / "progress.json"
+        job = {"fingerprint": fingerprint, "total": total}
+        if clean:
+            old = json.loads(progress_path.read_text()) if progress_path.is_file() else None
+            if self.work.exists() and (old is None or {k: old.get(k) for k in job} != job):
+                shutil.rmtree(self.work)  # stale work from another text/config
+            (self.work / "shards").mkdir(parents=True, exist_ok=True)
+            write_json(progress_path, job)
+        self.done = {k for lo, hi in self.shards() for k in range(lo, hi)}
+
+    def shards(self) -> list[tuple[int, int]]:
+        """The finished shards on disk, as sorted `(lo, hi)` block ranges."""
+        folder = self.work / "shards"
+        found = (SHARD_NAME.match(p.name) for p in folder.iterdir()) if folder.is_dir() else ()
+        return sorted((int(m[1]), int(m[2])) for m in found if m)
 
     def _path(self, lo: int, hi: int) -> Path:
         return self.work / "shards" / f"{lo:07d}-{hi:07d}"
@@ -140,18 +155,22 @@ class ShardStore:
         with quiet_datasets():
             datasets.Dataset.from_list(self.pending, features=self.features).save_to_disk(str(tmp))
         publish_dir(tmp, self._path(lo, hi))
-        self.progress["shards"].append([lo, hi])
-        write_json(self._progress_path, self.progress)
         self.done.update(range(lo, hi))
         self.pending = []
 
     def publish(self, out_dir: Path, meta: dict, keep_shards: bool = False):
-        """Concatenate the shards into `out_dir` (a rename: never half-written); returns it."""
+        """Concatenate the shards into `out_dir` (a rename: never half-written); returns it.
+
+        The shards must cover blocks `0 .. total-1` exactly once (all processes finished)."""
         import datasets
 
         self.flush()
-        parts = [datasets.load_from_disk(str(self._path(lo, hi)))
-                 for lo, hi in sorted(self.progress["shards"])]
+        shards = self.shards()
+        covered = [k for lo, hi in shards for k in range(lo, hi)]
+        if covered != list(range(self.total)):
+            raise RuntimeError(f"label shards in {self.work / 'shards'} do not cover blocks "
+                               f"0..{self.total - 1} exactly once: {shards}")
+        parts = [datasets.load_from_disk(str(self._path(lo, hi))) for lo, hi in shards]
         ds = datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
         first = next(c for c in ds.column_names if c.startswith(LABEL_PREFIX))
         trained = sum(sum(1 for v in row if v != IGNORE_INDEX) for row in ds[first])

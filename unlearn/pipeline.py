@@ -33,6 +33,7 @@ from unlearn.runtime import (
     Cancelled,
     ProgressFn,
     StopFn,
+    process_device,
 )
 
 # ---------------------------------------------------------------- configs
@@ -205,10 +206,12 @@ def run_whp(config: WHPConfig, on_progress: ProgressFn | None = None,
             from unlearn.label_runner import compute_labels
 
             anchors, dropped = filter_redundant(load_anchors(config.anchors))
-            base, _ = load_model(config.baseline, device=config.device)
-            reinf, _ = load_model(str(root / "reinforced"), device=config.device)
-            ds = compute_labels(base, reinf, tok, text, anchors, stages["labels"],
-                                root / "labels", on_progress, should_stop)
+            device = process_device(config.device)  # one GPU a process under accelerate launch
+            base, _ = load_model(config.baseline, device=device)
+            reinf, _ = load_model(str(root / "reinforced"), device=device)
+            ds = compute_labels(base, reinf, tok, text, anchors,
+                                replace(stages["labels"], device=device), root / "labels",
+                                on_progress, should_stop)
             return {"blocks": len(ds), "anchors": len(anchors), "dropped_anchors": dropped}
 
         from unlearn.label_store import labels_complete, load_labels, select_alpha

@@ -7,6 +7,8 @@
 * `write_json` / `write_text` (a file), `publish_dir` / `temp_dir_next_to` (a directory):
   readers see the old content or the new one, never half of it.
 * `IGNORE_INDEX` (the causal-LM label convention) and `package_versions` (for run records).
+* `is_main_process` / `world_size` / `process_device` / `process_group`: the process layout of an
+  `accelerate launch` (or `torchrun`) run, read from the launcher's environment.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from pathlib import Path
 
 __all__ = ["IGNORE_INDEX", "Cancelled", "Progress", "ProgressFn", "StopFn", "write_json",
            "write_text", "publish_dir", "temp_dir_next_to", "package_versions",
-           "is_main_process"]
+           "is_main_process", "world_size", "process_device", "process_group",
+           "sharded_launch"]
 
 IGNORE_INDEX = -100  # HF label convention: positions with this label are not trained
 
@@ -49,6 +52,37 @@ StopFn = Callable[[], bool]
 def is_main_process() -> bool:
     """False on the non-zero ranks of a multi-process (`accelerate launch`) run."""
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def world_size() -> int:
+    """How many processes the launcher started (1 outside `accelerate launch`/`torchrun`)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def process_device(device: str) -> str:
+    """This process's device: a bare "cuda" becomes `cuda:<LOCAL_RANK>` in a multi-process run
+    (one GPU a process); everything else is returned unchanged."""
+    if device == "cuda" and world_size() > 1:
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return device
+
+
+def sharded_launch() -> bool:
+    """True under `accelerate launch` with an FSDP or DeepSpeed config: the wrapper, not the
+    caller, places the (sharded) weights on the devices."""
+    return any(os.environ.get(k, "").lower() == "true"
+               for k in ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED"))
+
+
+def process_group(device: str):
+    """`accelerate.PartialState` joined to the launcher's process group, or None in a single
+    process. `cpu=True` on CPU: without it accelerate 1.x treats a CPU-only `--multi_gpu` launch
+    as one process and never creates the (gloo) group."""
+    if world_size() <= 1:
+        return None
+    from accelerate import PartialState
+
+    return PartialState(cpu=str(device).split(":")[0] == "cpu")
 
 
 # ---------------------------------------------------------------- atomic writes

@@ -194,12 +194,14 @@ def build_trainer(model, tokenizer, dataset, args: TrainingArguments, method: st
     return trainer
 
 
-def save_model_atomic(model, tokenizer, target: Path, extra_json: dict | None = None) -> None:
+def save_model_atomic(model, tokenizer, target: Path, extra_json: dict | None = None,
+                      state_dict: dict | None = None) -> None:
     """`save_pretrained` model + tokenizer (and `extra_json`: file name -> JSON data) into a
-    temporary folder, then rename it to `target`."""
+    temporary folder, then rename it to `target`. `state_dict`: weights to save instead of the
+    model's own (the full weights gathered from a sharded run)."""
     tmp = temp_dir_next_to(target)
     try:
-        model.save_pretrained(tmp)
+        model.save_pretrained(tmp, state_dict=state_dict)
         tokenizer.save_pretrained(tmp)
         for name, data in (extra_json or {}).items():
             write_json(Path(tmp) / name, data)
