@@ -1,4 +1,4 @@
-"""Labels on a small demo text are bit-identical to the ones the code produced before the core was
+"""Labels on a small demo text equal the ones the code produced before the core was
 consolidated (commit eec04bc), and the rule-2 fix shows where it acts.
 
 `tests/data/labels_eec04bc.json` holds, for the first 12 paragraphs of `assets/demo/target.txt`
@@ -7,7 +7,7 @@ the rule-2 forbidden lists computed by the code at eec04bc. The baseline is the 
 baseline; the reinforced model is that baseline with a seeded random raise of its lm_head (a real
 model, fixed by the seed; training one here would take minutes). The file was written by running
 the same computation as `_labels_now` with `PYTHONPATH` pointing at `git archive eec04bc unlearn`;
-it was regenerated that way on the v2 demo assets of issue 9 (new baseline and target text).
+it was regenerated that way on the v2 demo assets of issue 9 and again on the v3 assets.
 """
 
 from __future__ import annotations
@@ -51,19 +51,30 @@ def _config() -> LabelConfig:
                        batch_size=4, text_format=GOLDEN["text_format"])
 
 
-def test_labels_bit_identical_to_eec04bc(demo, tmp_path):
+def test_labels_bit_identical_to_eec04bc_except_where_rule2_lifted_a_ban(demo, tmp_path):
+    """Labels equal eec04bc's everywhere except where eec04bc forbade the very token that is the
+    label now (the rule-2 fix: a word piece such as " A" of "Ambrin" is no longer banned). On
+    the v3 assets that happens at 3 positions per alpha: the " A" of the "Q: ...? A: ..."
+    register, which eec04bc pushed to another token."""
     base, reinforced, tok, text, anchors = demo
     ds = compute_labels(base, reinforced, tok, text, anchors, _config(), tmp_path / "labels")
     for column in ("labels_alpha_5", "labels_alpha_2"):
         now = [list(row) for row in ds[column]]
-        assert now == GOLDEN[column], f"{column} differs from the labels before the refactor"
+        assert len(now) == len(GOLDEN[column])
+        changed = []
+        for b, (row, before) in enumerate(zip(now, GOLDEN[column], strict=True)):
+            for i, (label, old) in enumerate(zip(row, before, strict=True)):
+                if label != old:
+                    changed.append(tok.decode([label]))
+                    assert label in GOLDEN["forbidden"][b][i - 1], (column, b, i)
+        assert changed == [" A"] * 3, (column, changed)
     # the two alphas disagree somewhere, so the comparison covers Eq. 1, not only the masks
     assert GOLDEN["labels_alpha_5"] != GOLDEN["labels_alpha_2"]
 
 
 def test_rule2_fix_only_narrows_the_forbidden_sets_here(demo):
-    """On this text the fix lifts the ban on word pieces at most positions, yet no label moves
-    (the test above): the pieces were never the baseline's top prediction there."""
+    """On this text the fix lifts the ban on word pieces at most positions; a label moves at
+    only three of them (the test above): elsewhere the pieces were not the best guess."""
     _, _, tok, text, anchors = demo
     matcher = get_matcher(tok, anchors)
     ids = encode_text(tok, text, GOLDEN["text_format"])
@@ -76,7 +87,7 @@ def test_rule2_fix_only_narrows_the_forbidden_sets_here(demo):
             assert set(now) <= set(before)
             narrowed += set(now) != set(before)
             positions += bool(before)
-    assert (narrowed, positions) == (633, 1147)  # on the v2 demo assets (issue 9)
+    assert (narrowed, positions) == (788, 1007)  # on the v3 demo assets (issue 9)
 
 
 def test_rule2_fix_changes_a_label_where_a_piece_is_the_best_guess():
