@@ -220,3 +220,20 @@ def test_neutral_values_and_bad_values(pair):
                        ({"top_p": 1.5}, "top_p"), ({"max_new_tokens": 0}, "max_new_tokens")):
         with pytest.raises(ValueError, match=match):
             model.generate(ids, **{"max_new_tokens": 2, **bad})
+
+
+def test_repetition_penalty_on_a_left_padded_batch_as_in_transformers(pair):
+    """`generate` leaves the left padding out of the penalty; so does WHP at inference."""
+    model, base, tok = _plain_pair(pair)
+    side = tok.padding_side
+    tok.padding_side = "left"
+    try:
+        enc = tok(["The teacher smiled at", "Anna"], return_tensors="pt", padding=True)
+    finally:
+        tok.padding_side = side
+    assert (enc["attention_mask"] == 0).any()  # the second row is padded
+    with torch.inference_mode():
+        want = base.generate(**enc, max_new_tokens=10, do_sample=False, pad_token_id=0,
+                             repetition_penalty=1.8)
+    got = model.generate(**enc, max_new_tokens=10, pad_token_id=0, repetition_penalty=1.8)
+    assert got.tolist() == want.tolist()

@@ -125,9 +125,11 @@ class WHPInferenceModel(torch.nn.Module):
 
     @staticmethod
     def _processors(do_sample: bool, temperature: float | None, top_p: float | None,
-                    top_k: int | None, repetition_penalty: float | None):
+                    top_k: int | None, repetition_penalty: float | None,
+                    mask: torch.Tensor):
         """`(LogitsProcessorList, sample)`: transformers' own processors, in `generate`'s order
-        (repetition penalty, then the sampling warpers temperature, top-k, top-p)."""
+        (repetition penalty, then the sampling warpers temperature, top-k, top-p); `mask` is the
+        (B, T) prompt mask (as in `generate`, the penalty skips the left padding)."""
         from transformers import (
             LogitsProcessorList,
             RepetitionPenaltyLogitsProcessor,
@@ -150,7 +152,8 @@ class WHPInferenceModel(torch.nn.Module):
             raise ValueError(f"repetition_penalty must be > 0 (1 = off), got {penalty}")
         procs = LogitsProcessorList()
         if penalty != 1.0:
-            procs.append(RepetitionPenaltyLogitsProcessor(penalty))
+            procs.append(RepetitionPenaltyLogitsProcessor(
+                penalty, prompt_ignore_length=(mask != 0).int().argmax(dim=1)))
         sample = bool(do_sample) and temperature > 0  # temperature 0 decodes greedily
         if sample:
             if temperature != 1.0:
@@ -178,11 +181,11 @@ class WHPInferenceModel(torch.nn.Module):
         """
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-        procs, sample = self._processors(do_sample, temperature, top_p, top_k,
-                                         repetition_penalty)
         device = self.device
         ids = input_ids.to(device)
         mask = torch.ones_like(ids) if attention_mask is None else attention_mask.to(device)
+        procs, sample = self._processors(do_sample, temperature, top_p, top_k,
+                                         repetition_penalty, mask)
         if eos_token_id is None:
             eos_token_id = self.generation_config.eos_token_id
         eos = ([] if eos_token_id is None else
