@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from unlearn.runtime import Progress, ProgressFn
-from unlearn.threads import pool_threads, torch_threads
+from unlearn.runtime import Progress, ProgressFn, pool_threads, torch_threads
 
 
 @dataclass
@@ -148,7 +147,7 @@ def score_continuations(model, tokenizer, prompts: Sequence[str], continuations:
     results: list[ContinuationScore | None] = [None] * len(conts)
     pad = pad_id(tokenizer)
     model.eval()
-    # a batched pool: as many torch threads as free cores (unlearn.threads)
+    # a batched pool: as many torch threads as free cores (unlearn.runtime)
     threads = pool_threads() if model_device(model).type == "cpu" else torch.get_num_threads()
     with torch.inference_mode(), torch_threads(threads):
         for start in range(0, len(order), batch_size):

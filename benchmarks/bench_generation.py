@@ -1,8 +1,11 @@
 """Generation speed: WHP at inference vs plain `generate` vs a no-cache MUSE-style loop, and the
 two side-by-side panes vs one model alone (demo models, greedy, fixed length, ratios of one run).
 
-    python benchmarks/bench_generation.py [--quick] [--markdown] [--tokens 64] [--repeats 5]
-                                          [--profile] [--out FILE]
+    python benchmarks/bench_generation.py [--quick] [--markdown] [--tokens 64] [--pane-tokens 64]
+                                          [--repeats 5] [--profile] [--out FILE]
+
+`--quick`: 2 runs per case and 24 new tokens for the WHP / generate / no-cache comparisons (the
+no-cache loop on the 250-token prompt is most of the time); the panes keep 64 tokens.
 
 * plain: `model.generate` of the baseline (greedy, KV cache).
 * WHP: `WHPInferenceModel(baseline, second, alpha=5, space="logit").generate` (KV caches of both).
@@ -38,8 +41,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from ui.streaming import GenerationSettings, StreamStats, stream_side_by_side  # noqa: E402
 from unlearn.inference_whp import WHPInferenceModel, whp_logits  # noqa: E402
 from unlearn.models import load_model  # noqa: E402
-from unlearn.runtime import write_json  # noqa: E402
-from unlearn.threads import stream_threads, torch_threads  # noqa: E402
+from unlearn.runtime import (  # noqa: E402
+    stream_threads,
+    torch_threads,
+    write_json,  # noqa: E402
+)
 
 ALPHA = 5.0
 TEXT = ("The old teacher opened the door and looked at the children in the castle library. "
@@ -130,9 +136,12 @@ def profile_whp(whp, ids, n: int, top: int = 14) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="2 repeats (finishes in about a minute)")
+    ap.add_argument("--quick", action="store_true",
+                    help="2 repeats, 24 new tokens outside the panes (about a minute)")
     ap.add_argument("--markdown", action="store_true", help="print the results as markdown")
-    ap.add_argument("--tokens", type=int, default=64, help="new tokens per generation")
+    ap.add_argument("--tokens", type=int, default=None,
+                    help="new tokens per WHP / generate / no-cache run (default 64, quick 24)")
+    ap.add_argument("--pane-tokens", type=int, default=64, help="new tokens per pane")
     ap.add_argument("--repeats", type=int, default=5, help="timed runs per case")
     ap.add_argument("--profile", action="store_true", help="print a cProfile of WHP decoding")
     ap.add_argument("--out", default=str(ROOT / "runs" / "benchmarks" / "generation.json"))
@@ -145,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     base, tok = load_model(str(models / "baseline"))
     second, tok2 = load_model(str(models / "unlearned"))
     whp = WHPInferenceModel(base, second, alpha=ALPHA, space="logit")
-    n = args.tokens
+    n = args.tokens or (24 if args.quick else 64)
+    if n < 1 or args.pane_tokens < 1:
+        ap.error("--tokens and --pane-tokens must be >= 1")
     worker = ThreadPoolExecutor(1, thread_name_prefix="bench-generate")
     rows, checks, raw = [], [], {}
     for label, length in (("short (8 tokens)", 8), ("long (250 tokens)", 250)):
@@ -168,17 +179,18 @@ def main(argv: list[str] | None = None) -> int:
 
     cases = {"side_by_side": lambda k: panes(k, [(base, tok), (second, tok2)]),
              "one": lambda k: panes(k, [(base, tok)])}
-    t, outs = measure(worker, cases, repeats, n)
+    t, outs = measure(worker, cases, repeats, args.pane_tokens)
     raw["side by side"] = t
-    rows.append(("side by side (2 panes) / one model alone", f"{n} tokens per pane",
+    rows.append(("side by side (2 panes) / one model alone", f"{args.pane_tokens} tokens per pane",
                  pair_ratio(t["side_by_side"], t["one"]), "side_by_side_over_one"))
     enc = tok2(prompt, return_tensors="pt")["input_ids"]
-    alone = tok2.decode(plain_generate(second, enc, n)[0, enc.shape[1]:],
+    alone = tok2.decode(plain_generate(second, enc, args.pane_tokens)[0, enc.shape[1]:],
                         skip_special_tokens=True)
     checks.append(f"side by side: unlearned pane text == its plain generate: "
                   f"{outs['side_by_side'][1] == alone and len(alone) > 0}")
     worker.shutdown()
-    head = (f"{n} new tokens, greedy, {repeats} interleaved runs per case, torch "
+    head = (f"{n} new tokens ({args.pane_tokens} per pane), greedy, {repeats} interleaved runs "
+            f"per case, torch "
             f"{torch.__version__}, {stream_threads()} torch thread(s) per stream, load average "
             f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     if args.markdown:

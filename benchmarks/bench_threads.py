@@ -1,4 +1,4 @@
-"""The thread policy (unlearn.threads) vs torch's default thread count, with and without an
+"""The thread policy (unlearn.runtime) vs torch's default thread count, with and without an
 artificial competing load (one busy-loop process per usable core).
 
     python benchmarks/bench_threads.py [--quick] [--markdown] [--repeats 4] [--out FILE]
@@ -34,8 +34,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from audits.scoring import score_continuations  # noqa: E402
 from ui.streaming import GenerationSettings, stream_side_by_side  # noqa: E402
 from unlearn.models import load_model  # noqa: E402
-from unlearn.runtime import write_json  # noqa: E402
-from unlearn.threads import ENV_OVERRIDE, pool_threads, stream_threads, usable_cores  # noqa: E402
+from unlearn.runtime import (  # noqa: E402
+    THREADS_ENV,
+    pool_threads,
+    stream_threads,
+    usable_cores,
+    write_json,  # noqa: E402
+)
 
 TEXT = ("The old teacher opened the door and looked at the children in the castle library "
         "after lunch while the young wizard read a letter from his friend about the match")
@@ -66,15 +71,15 @@ def busy_load(n: int):
 
 @contextmanager
 def forced_threads(n: int):
-    before = os.environ.get(ENV_OVERRIDE)
-    os.environ[ENV_OVERRIDE] = str(n)
+    before = os.environ.get(THREADS_ENV)
+    os.environ[THREADS_ENV] = str(n)
     try:
         yield
     finally:
         if before is None:
-            os.environ.pop(ENV_OVERRIDE, None)
+            os.environ.pop(THREADS_ENV, None)
         else:
-            os.environ[ENV_OVERRIDE] = before
+            os.environ[THREADS_ENV] = before
 
 
 def run_phase(workloads: dict, default: int, repeats: int) -> dict[str, dict]:

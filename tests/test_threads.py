@@ -1,4 +1,4 @@
-"""The CPU thread policy (unlearn.threads) and the places that apply it."""
+"""The CPU thread policy (unlearn.runtime) and the places that apply it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 import pytest
 import torch
 
-from unlearn.threads import (
+from unlearn.runtime import (
     STREAM_THREADS,
     pool_threads,
     stream_threads,

@@ -28,8 +28,7 @@ from transformers import (
 )
 
 from ui.limits import check_prompt_chars, check_prompt_tokens, context_length
-from unlearn.runtime import Progress, ProgressFn
-from unlearn.threads import stream_threads
+from unlearn.runtime import Progress, ProgressFn, stream_threads
 
 MODES = ("completion", "chat")
 PREFILL_CHUNK = 256  # prompt tokens per forward before generation: Stop is checked in between
@@ -235,7 +234,7 @@ _DONE = object()
 
 def _run_generate(model, tokenizer, formatted, settings, cancel, pane, out, stats,
                   t0) -> None:
-    # one torch thread per stream (unlearn.threads; a per-thread setting): the two panes take
+    # one torch thread per stream (unlearn.runtime; a per-thread setting): the two panes take
     # a core each instead of oversubscribing them
     torch.set_num_threads(stream_threads())
     try:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from unlearn.labels import DEFAULT_SPACE, generic_logits  # the one Eq. 1 implementation
-from unlearn.threads import stream_threads, torch_threads
+from unlearn.runtime import stream_threads, torch_threads
 
 
 def whp_logits(baseline_logits: torch.Tensor, reinforced_logits: torch.Tensor,
@@ -237,7 +237,7 @@ class WHPInferenceModel(torch.nn.Module):
         ids = input_ids.to(self.device)
         if streamer is not None:
             streamer.put(ids.cpu())
-        with torch_threads(stream_threads()):  # one generation stream (unlearn.threads)
+        with torch_threads(stream_threads()):  # one generation stream (unlearn.runtime)
             for nxt in self.iter_tokens(ids, attention_mask, max_new_tokens, temperature, top_p,
                                         do_sample, eos_token_id, use_cache, generator,
                                         pad_token_id, top_k, repetition_penalty):
