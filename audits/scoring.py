@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from unlearn.runtime import Progress, ProgressFn
+from unlearn.runtime import Progress, ProgressFn, pool_threads, torch_threads
 
 
 @dataclass
@@ -147,7 +147,9 @@ def score_continuations(model, tokenizer, prompts: Sequence[str], continuations:
     results: list[ContinuationScore | None] = [None] * len(conts)
     pad = pad_id(tokenizer)
     model.eval()
-    with torch.inference_mode():
+    # a batched pool: as many torch threads as free cores (unlearn.runtime)
+    threads = pool_threads() if model_device(model).type == "cpu" else torch.get_num_threads()
+    with torch.inference_mode(), torch_threads(threads):
         for start in range(0, len(order), batch_size):
             batch = order[start:start + batch_size]
             keep = max(max(len(conts[i]), 1) for seq in batch for i in rows[seq])

@@ -133,3 +133,107 @@ def test_load_and_validation(tiny_model_dir):
         WHPInferenceModel(model.baseline, model.reinforced, alpha=-1)
     with pytest.raises(ValueError, match="space"):
         WHPInferenceModel(model.baseline, model.reinforced, space="probs")
+
+
+def _plain_pair(pair):
+    """WHP with alpha 0 on raw logits is the baseline itself: v_b - 0 * relu(v_r - v_b)."""
+    base, reinf, tok = pair
+    return WHPInferenceModel(base, reinf, alpha=0.0, space="logit"), base, tok
+
+
+def test_greedy_equals_plain_generate(pair):
+    model, base, tok = _plain_pair(pair)
+    enc = tok("Mira Thistlewood's owl", return_tensors="pt")  # explicit mask: pad id == BOS id
+    with torch.inference_mode():
+        want = base.generate(**enc, max_new_tokens=12, do_sample=False, pad_token_id=0)
+    got = model.generate(**enc, max_new_tokens=12, pad_token_id=0)
+    assert got.tolist() == want.tolist()
+
+
+@pytest.mark.parametrize("options", [
+    {"repetition_penalty": 1.8},
+    {"do_sample": True, "top_k": 4, "temperature": 0.7},
+    {"do_sample": True, "top_k": 6, "top_p": 0.8, "repetition_penalty": 1.3},
+])
+def test_top_k_and_repetition_penalty_as_in_transformers(pair, options):
+    """Same processors, same RNG draws: the tokens of `model.generate` with those options."""
+    model, base, tok = _plain_pair(pair)
+    enc = tok("The teacher smiled at", return_tensors="pt")  # explicit mask: pad id == BOS id
+    full = {"top_k": 0, "top_p": 1.0, "temperature": 1.0, **options}
+    seen = set()
+    for seed in range(4):
+        torch.manual_seed(seed)
+        with torch.inference_mode():
+            want = base.generate(**enc, max_new_tokens=10, pad_token_id=0, **full)
+        torch.manual_seed(seed)
+        got = model.generate(**enc, max_new_tokens=10, pad_token_id=0, **full)
+        assert got.tolist() == want.tolist(), (options, seed)
+        seen.add(tuple(got[0].tolist()))
+    assert len(seen) > 1 if options.get("do_sample") else len(seen) == 1  # seeds matter
+
+
+def test_repetition_penalty_changes_greedy_text(pair):
+    base, reinf, tok = pair
+    model = WHPInferenceModel(base, reinf, alpha=5.0)
+    ids = tok("The teacher smiled at", return_tensors="pt")["input_ids"]
+    plain = model.generate(ids, max_new_tokens=16, eos_token_id=[])
+    penalised = model.generate(ids, max_new_tokens=16, eos_token_id=[], repetition_penalty=3.0)
+    assert plain.tolist() != penalised.tolist()
+    new = penalised[0, ids.shape[1]:].tolist()
+    assert len(set(new)) > len(set(plain[0, ids.shape[1]:].tolist()))
+
+
+def test_top_k_one_is_greedy(pair):
+    base, reinf, tok = pair
+    model = WHPInferenceModel(base, reinf, alpha=5.0)
+    ids = tok("Anna walked", return_tensors="pt")["input_ids"]
+    greedy = model.generate(ids, max_new_tokens=8, eos_token_id=[])
+    for seed in range(3):
+        gen = torch.Generator().manual_seed(seed)
+        sampled = model.generate(ids, max_new_tokens=8, eos_token_id=[], do_sample=True,
+                                 temperature=1.5, top_k=1, generator=gen)
+        assert sampled.tolist() == greedy.tolist()
+
+
+@pytest.mark.parametrize("option, value", [
+    ("num_beams", 2), ("num_return_sequences", 3), ("no_repeat_ngram_size", 2),
+    ("min_new_tokens", 4), ("typical_p", 0.5), ("penalty_alpha", 0.6), ("foo_bar", 1),
+])
+def test_unsupported_options_are_refused_by_name(pair, option, value):
+    base, reinf, tok = pair
+    model = WHPInferenceModel(base, reinf)
+    ids = tok("Anna walked", return_tensors="pt")["input_ids"]
+    with pytest.raises(ValueError, match=option):
+        model.generate(ids, max_new_tokens=2, **{option: value})
+    with pytest.raises(ValueError, match=option):
+        next(model.stream_text(tok, "Anna walked", max_new_tokens=2, **{option: value}))
+
+
+def test_neutral_values_and_bad_values(pair):
+    base, reinf, tok = pair
+    model = WHPInferenceModel(base, reinf)
+    ids = tok("Anna walked", return_tensors="pt")["input_ids"]
+    out = model.generate(ids, max_new_tokens=2, eos_token_id=[], num_beams=1,
+                         num_return_sequences=1, stopping_criteria=[], top_k=None)
+    assert out.shape[1] == ids.shape[1] + 2
+    for bad, match in (({"top_k": -1}, "top_k"), ({"repetition_penalty": 0.0}, "repetition"),
+                       ({"top_p": 1.5}, "top_p"), ({"max_new_tokens": 0}, "max_new_tokens")):
+        with pytest.raises(ValueError, match=match):
+            model.generate(ids, **{"max_new_tokens": 2, **bad})
+
+
+def test_repetition_penalty_on_a_left_padded_batch_as_in_transformers(pair):
+    """`generate` leaves the left padding out of the penalty; so does WHP at inference."""
+    model, base, tok = _plain_pair(pair)
+    side = tok.padding_side
+    tok.padding_side = "left"
+    try:
+        enc = tok(["The teacher smiled at", "Anna"], return_tensors="pt", padding=True)
+    finally:
+        tok.padding_side = side
+    assert (enc["attention_mask"] == 0).any()  # the second row is padded
+    with torch.inference_mode():
+        want = base.generate(**enc, max_new_tokens=10, do_sample=False, pad_token_id=0,
+                             repetition_penalty=1.8)
+    got = model.generate(**enc, max_new_tokens=10, pad_token_id=0, repetition_penalty=1.8)
+    assert got.tolist() == want.tolist()

@@ -28,7 +28,7 @@ from transformers import (
 )
 
 from ui.limits import check_prompt_chars, check_prompt_tokens, context_length
-from unlearn.runtime import Progress, ProgressFn
+from unlearn.runtime import Progress, ProgressFn, stream_threads
 
 MODES = ("completion", "chat")
 PREFILL_CHUNK = 256  # prompt tokens per forward before generation: Stop is checked in between
@@ -232,11 +232,11 @@ class _PaneStreamer(TextIteratorStreamer):
 _DONE = object()
 
 
-def _run_generate(model, tokenizer, formatted, settings, cancel, pane, out, stats, t0,
-                  threads) -> None:
-    # the CPU's intra-op threads are shared out between the panes (a per-thread setting), so
-    # two generate calls do not oversubscribe the cores
-    torch.set_num_threads(threads)
+def _run_generate(model, tokenizer, formatted, settings, cancel, pane, out, stats,
+                  t0) -> None:
+    # one torch thread per stream (unlearn.runtime; a per-thread setting): the two panes take
+    # a core each instead of oversubscribing them
+    torch.set_num_threads(stream_threads())
     try:
         inputs = prompt_inputs(tokenizer, "", settings, model.device, formatted)
         cache = prefill(model, inputs["input_ids"], cancel)
@@ -281,13 +281,12 @@ def stream_side_by_side(models: Sequence[tuple[Any, Any]], prompt: str,
     # every pane samples with a generator of its own, seeded with its settings' seed (in
     # `generate_kwargs`): the two threads never share an RNG, so a seed repeats a text
     formatted = [format_prompt(models[0][1], prompt, s) for s in per_pane]
-    threads = max(1, torch.get_num_threads() // n)
     out: queue.Queue = queue.Queue()
     texts = [""] * n
     t0 = time.perf_counter()
     threads = [threading.Thread(target=_run_generate, daemon=True, name=f"generate-pane-{i}",
-                                args=(m, t, formatted[i], per_pane[i], cancel, i, out, stats, t0,
-                                      threads))
+                                args=(m, t, formatted[i], per_pane[i], cancel, i, out, stats,
+                                      t0))
                for i, (m, t) in enumerate(models)]
     for th in threads:
         th.start()

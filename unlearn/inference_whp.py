@@ -3,7 +3,9 @@
 `WHPInferenceModel` wraps the baseline and the reinforced model. Its forward returns, at every
 position, `v_b - alpha * relu(v_r - v_b)` (upcast to float32), so anything that scores next-token
 logits (the audits) can use it in place of a model. `generate` decodes greedily or by sampling
-with a KV cache for both models (two forwards per new token).
+with a KV cache for both models (two forwards per new token), with transformers' own
+repetition-penalty / temperature / top-k / top-p processors; other `generate` options are refused
+with a `ValueError` naming them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from unlearn.labels import DEFAULT_SPACE, generic_logits  # the one Eq. 1 implementation
+from unlearn.runtime import stream_threads, torch_threads
 
 
 def whp_logits(baseline_logits: torch.Tensor, reinforced_logits: torch.Tensor,
@@ -23,6 +26,42 @@ def whp_logits(baseline_logits: torch.Tensor, reinforced_logits: torch.Tensor,
     `space` as in `unlearn.labels.SPACES`: "logprob" (default, both rows log_softmax-ed first) or
     "logit" (the raw rows)."""
     return generic_logits(baseline_logits, reinforced_logits, alpha, space)
+
+
+# `generate` keywords WHP at inference does not implement, with the value that means "off":
+# passing one with that value is harmless, any other value is refused (never ignored)
+NEUTRAL_GENERATION_KWARGS = {
+    "num_beams": 1, "num_beam_groups": 1, "num_return_sequences": 1, "penalty_alpha": None,
+    "min_new_tokens": None, "min_length": None, "max_length": None, "no_repeat_ngram_size": 0,
+    "encoder_no_repeat_ngram_size": 0, "bad_words_ids": None, "suppress_tokens": None,
+    "begin_suppress_tokens": None, "typical_p": 1.0, "epsilon_cutoff": 0.0, "eta_cutoff": 0.0,
+    "min_p": None, "diversity_penalty": 0.0, "length_penalty": 1.0, "early_stopping": False,
+    "logits_processor": None, "stopping_criteria": None, "prefix_allowed_tokens_fn": None,
+    "force_words_ids": None, "constraints": None, "guidance_scale": None,
+    "sequence_bias": None, "exponential_decay_length_penalty": None,
+    "output_scores": False, "output_logits": False, "return_dict_in_generate": False,
+    "assistant_model": None, "prompt_lookup_num_tokens": None, "generation_config": None,
+    "past_key_values": None, "cache_implementation": None,
+}
+
+
+def check_generation_kwargs(kwargs: dict) -> None:
+    """Raise `ValueError` naming the first `generate` option WHP at inference does not support
+    (supported: max_new_tokens, do_sample, temperature, top_p, top_k, repetition_penalty,
+    eos/pad token ids, streamer, generator, use_cache)."""
+    for name, value in kwargs.items():
+        neutral = NEUTRAL_GENERATION_KWARGS.get(name, _UNKNOWN)
+        if neutral is _UNKNOWN:
+            raise ValueError(f"WHP at inference does not support the generate option "
+                             f"{name!r}")
+        empty = value is None or (isinstance(value, (list, tuple)) and not value)
+        scalar = isinstance(value, (bool, int, float, str))
+        if not (empty or (scalar and value == neutral)):
+            raise ValueError(f"WHP at inference does not support {name}={value!r} "
+                             f"(only {name}={neutral!r})")
+
+
+_UNKNOWN = object()
 
 
 @dataclass
@@ -85,48 +124,89 @@ class WHPInferenceModel(torch.nn.Module):
         return WHPOutput(whp_logits(out_b.logits, out_r.logits, self.alpha, self.space), caches)
 
     @staticmethod
-    def _pick(logits: torch.Tensor, do_sample: bool, temperature: float, top_p: float,
-              generator: torch.Generator | None) -> torch.Tensor:
-        """(B, V) float32 logits -> (B,) next tokens (argmax, or nucleus sampling)."""
-        if not do_sample or temperature <= 0:
-            return logits.argmax(-1)
-        probs = torch.softmax(logits / temperature, dim=-1)
-        if top_p < 1.0:
-            sorted_p, idx = probs.sort(-1, descending=True)
-            keep = sorted_p.cumsum(-1) - sorted_p < top_p  # always keeps the top token
-            sorted_p = sorted_p * keep
-            probs = torch.zeros_like(probs).scatter(-1, idx, sorted_p)
-        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    def _processors(do_sample: bool, temperature: float | None, top_p: float | None,
+                    top_k: int | None, repetition_penalty: float | None,
+                    mask: torch.Tensor):
+        """`(LogitsProcessorList, sample)`: transformers' own processors, in `generate`'s order
+        (repetition penalty, then the sampling warpers temperature, top-k, top-p); `mask` is the
+        (B, T) prompt mask (as in `generate`, the penalty skips the left padding)."""
+        from transformers import (
+            LogitsProcessorList,
+            RepetitionPenaltyLogitsProcessor,
+            TemperatureLogitsWarper,
+            TopKLogitsWarper,
+            TopPLogitsWarper,
+        )
+
+        temperature = 1.0 if temperature is None else float(temperature)
+        top_p = 1.0 if top_p is None else float(top_p)
+        top_k = 0 if top_k is None else int(top_k)
+        penalty = 1.0 if repetition_penalty is None else float(repetition_penalty)
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        if not 0 < top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+        if top_k < 0:
+            raise ValueError(f"top_k must be >= 0 (0 = off), got {top_k}")
+        if not penalty > 0:
+            raise ValueError(f"repetition_penalty must be > 0 (1 = off), got {penalty}")
+        procs = LogitsProcessorList()
+        if penalty != 1.0:
+            procs.append(RepetitionPenaltyLogitsProcessor(
+                penalty, prompt_ignore_length=(mask != 0).int().argmax(dim=1)))
+        sample = bool(do_sample) and temperature > 0  # temperature 0 decodes greedily
+        if sample:
+            if temperature != 1.0:
+                procs.append(TemperatureLogitsWarper(temperature))
+            if top_k > 0:
+                procs.append(TopKLogitsWarper(top_k))
+            if top_p < 1.0:
+                procs.append(TopPLogitsWarper(top_p))
+        return procs, sample
 
     @torch.inference_mode()  # the decorator also scopes each resumption of the generator
     def iter_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                    max_new_tokens: int = 32, temperature: float = 1.0, top_p: float = 1.0,
-                    do_sample: bool = False, eos_token_id: int | list | None = None,
-                    use_cache: bool = True, generator: torch.Generator | None = None,
-                    pad_token_id: int | None = None) -> Iterator[torch.Tensor]:
+                    max_new_tokens: int = 32, temperature: float | None = 1.0,
+                    top_p: float | None = 1.0, do_sample: bool = False,
+                    eos_token_id: int | list | None = None, use_cache: bool = True,
+                    generator: torch.Generator | None = None, pad_token_id: int | None = None,
+                    top_k: int | None = 0, repetition_penalty: float | None = 1.0,
+                    ) -> Iterator[torch.Tensor]:
         """Yield the next tokens (B,) one step at a time; (B, T) left-padded prompt ids.
 
+        `top_k` (0 = off) and `repetition_penalty` (1 = off) mean what they mean in
+        `model.generate` (transformers' own logits processors, applied to the Eq. 1 logits).
         Rows that produced EOS get EOS afterwards; stops when every row has finished.
         `use_cache=False` recomputes the whole sequence each step (same tokens, slower).
         """
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         device = self.device
         ids = input_ids.to(device)
         mask = torch.ones_like(ids) if attention_mask is None else attention_mask.to(device)
+        procs, sample = self._processors(do_sample, temperature, top_p, top_k,
+                                         repetition_penalty, mask)
         if eos_token_id is None:
             eos_token_id = self.generation_config.eos_token_id
         eos = ([] if eos_token_id is None else
                [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id))
+        eos_ids = torch.tensor(eos, dtype=torch.long, device=device)
         pad = pad_token_id if pad_token_id is not None else eos[0] if eos else 0
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         finished = torch.zeros(ids.shape[0], dtype=torch.bool, device=device)
         out = self(ids, mask, positions, use_cache=use_cache, logits_to_keep=1)
         for i in range(max_new_tokens):
-            nxt = self._pick(out.logits[:, -1], do_sample, temperature, top_p, generator)
+            scores = procs(ids, out.logits[:, -1]) if procs else out.logits[:, -1]  # (B, V)
+            if sample:
+                nxt = torch.multinomial(torch.softmax(scores, dim=-1), 1,
+                                        generator=generator).squeeze(-1)
+            else:
+                nxt = scores.argmax(-1)
             nxt = torch.where(finished, torch.full_like(nxt, pad), nxt)
             if eos:
-                finished |= torch.isin(nxt, torch.tensor(eos, device=device))
+                finished |= torch.isin(nxt, eos_ids)
             yield nxt
-            if bool(finished.all()) or i == max_new_tokens - 1:
+            if i == max_new_tokens - 1 or bool(finished.all()):
                 return
             ids = torch.cat([ids, nxt[:, None]], dim=-1)
             mask = torch.cat([mask, torch.ones_like(nxt[:, None])], dim=-1)
@@ -140,38 +220,50 @@ class WHPInferenceModel(torch.nn.Module):
                 out = self(ids, mask, positions, logits_to_keep=1)
 
     def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                 max_new_tokens: int = 32, temperature: float = 1.0, top_p: float = 1.0,
-                 do_sample: bool = False, streamer=None, eos_token_id: int | list | None = None,
-                 use_cache: bool = True, generator: torch.Generator | None = None,
-                 pad_token_id: int | None = None, **kwargs) -> torch.Tensor:
+                 max_new_tokens: int = 32, temperature: float | None = 1.0,
+                 top_p: float | None = 1.0, do_sample: bool = False, streamer=None,
+                 eos_token_id: int | list | None = None, use_cache: bool = True,
+                 generator: torch.Generator | None = None, pad_token_id: int | None = None,
+                 top_k: int | None = 0, repetition_penalty: float | None = 1.0,
+                 **kwargs) -> torch.Tensor:
         """Decode from Eq. 1; (B, T) ids -> (B, T + n) ids, like `model.generate`.
 
         `streamer` is any HF streamer (`put(ids)`, `end()`); it receives the prompt first.
-        Finished rows are filled with `pad_token_id` (default EOS). Other HF generation
-        keywords (e.g. `top_k=0`) are accepted and ignored.
+        Finished rows are filled with `pad_token_id` (default EOS). Any other `generate`
+        keyword raises `ValueError` naming it, unless it has its neutral value
+        (`num_beams=1`, `num_return_sequences=1`, ...): nothing is silently ignored.
         """
+        check_generation_kwargs(kwargs)
         ids = input_ids.to(self.device)
         if streamer is not None:
             streamer.put(ids.cpu())
-        for nxt in self.iter_tokens(ids, attention_mask, max_new_tokens, temperature, top_p,
-                                    do_sample, eos_token_id, use_cache, generator,
-                                    pad_token_id):
-            ids = torch.cat([ids, nxt[:, None]], dim=-1)
-            if streamer is not None:
-                streamer.put(nxt.cpu())
+        with torch_threads(stream_threads()):  # one generation stream (unlearn.runtime)
+            for nxt in self.iter_tokens(ids, attention_mask, max_new_tokens, temperature, top_p,
+                                        do_sample, eos_token_id, use_cache, generator,
+                                        pad_token_id, top_k, repetition_penalty):
+                ids = torch.cat([ids, nxt[:, None]], dim=-1)
+                if streamer is not None:
+                    streamer.put(nxt.cpu())
         if streamer is not None:
             streamer.end()
         return ids
 
     def stream_text(self, tokenizer, prompt: str, max_new_tokens: int = 64,
                     **kwargs) -> Iterator[str]:
-        """Yield the growing completion of `prompt`, one new token at a time."""
+        """Yield the growing completion of `prompt`, one new token at a time; keywords as in
+        `generate` (unsupported ones raise `ValueError`)."""
+        check_generation_kwargs({k: v for k, v in kwargs.items() if k not in _ITER_KWARGS})
         enc = tokenizer(prompt, return_tensors="pt")
         produced: list[int] = []
         for nxt in self.iter_tokens(enc["input_ids"], enc.get("attention_mask"),
-                                    max_new_tokens, **kwargs):
+                                    max_new_tokens,
+                                    **{k: v for k, v in kwargs.items() if k in _ITER_KWARGS}):
             produced.append(int(nxt[0]))
             yield tokenizer.decode(produced, skip_special_tokens=True)
+
+
+_ITER_KWARGS = ("temperature", "top_p", "do_sample", "eos_token_id", "use_cache", "generator",
+                "pad_token_id", "top_k", "repetition_penalty")
 
 
 def load_whp_inference(baseline: str, reinforced: str, alpha: float = 5.0, device: str = "cpu",
