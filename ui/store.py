@@ -3,10 +3,13 @@
 Sessions only hold *names* of models (a path or hub id per side), so memory does not grow with
 the number of visitors; a session that loads a finetuned model into its right-hand side adds one
 cache entry, evicted least-recently-used when the cache is full (the start-up models stay).
+A LoRA adapter folder is loaded on its base's entry (`unlearn.models.with_adapter`): the base's
+weights are held once for both sides.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections import OrderedDict
@@ -15,7 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from ui.config import AppConfig
-from unlearn.models import LoadConfig, ModelLoadError, load_model
+from unlearn.models import (
+    ADAPTER_CONFIG,
+    LoadConfig,
+    ModelLoadError,
+    adapter_base,
+    load_model,
+    with_adapter,
+)
+from unlearn.models import model_key as normalise
 
 log = logging.getLogger("app")
 SIDES = ("original", "unlearned")  # left pane, right pane
@@ -40,7 +51,7 @@ class ModelStore:
         self.max_models = max_models
         self._models: OrderedDict[str, Loaded] = OrderedDict()
         self._pinned: set[str] = set()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered: an adapter loads its base first
 
     def get(self, name: str, pin: bool = False) -> Loaded:
         """The loaded model `name`; loads it on first use. Raises `ModelLoadError`."""
@@ -49,9 +60,15 @@ class ModelStore:
             if key in self._models:
                 self._models.move_to_end(key)
                 return self._models[key]
-            log.info("loading model %s (%s)", key, self.kwargs)
             try:
-                model, tok = load_model(LoadConfig(key, **self.kwargs))
+                base = adapter_base(key)
+                if base is not None:  # a LoRA adapter: on the (shared) base's weights
+                    under = self.get(base, pin=pin)
+                    log.info("loading adapter %s on %s", key, under.name)
+                    model, tok = with_adapter(under.model, key), under.tokenizer
+                else:
+                    log.info("loading model %s (%s)", key, self.kwargs)
+                    model, tok = load_model(LoadConfig(key, **self.kwargs))
             except ValueError as exc:
                 raise ModelLoadError(f"cannot load {key!r}: {exc}") from exc
             loaded = Loaded(key, model, tok)
@@ -69,24 +86,23 @@ class ModelStore:
                 del self._models[key]
 
     def footprint_gb(self) -> float:
-        """Memory held by the loaded models' weights and buffers, in GB."""
+        """Memory held by the loaded models' weights and buffers, in GB (a tensor shared by
+        a base and its adapters counted once)."""
         with self._lock:
-            return sum(m.model.get_memory_footprint() for m in self._models.values()) / 1024 ** 3
+            seen: dict[int, int] = {}
+            for m in self._models.values():
+                for t in itertools.chain(m.model.parameters(), m.model.buffers()):
+                    seen[t.data_ptr()] = t.nelement() * t.element_size()
+            return sum(seen.values()) / 1024 ** 3
 
     def loaded_names(self) -> list[str]:
         with self._lock:
             return list(self._models)
 
 
-def normalise(name: str) -> str:
-    """Local folders as resolved absolute paths (one cache entry per folder); hub ids as is."""
-    name = str(name).strip()
-    path = Path(name).expanduser()
-    return str(path.resolve()) if path.exists() else name
-
-
 def exists_locally(name: str) -> bool:
-    return (Path(name).expanduser() / "config.json").exists()
+    folder = Path(name).expanduser()
+    return (folder / "config.json").exists() or (folder / ADAPTER_CONFIG).exists()
 
 
 def looks_local(name: str) -> bool:

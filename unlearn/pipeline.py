@@ -205,8 +205,9 @@ def run_whp(config: WHPConfig, on_progress: ProgressFn | None = None,
             from unlearn.label_runner import compute_labels
 
             anchors, dropped = filter_redundant(load_anchors(config.anchors))
-            base, _ = load_model(config.baseline, device=config.device)
-            reinf, _ = load_model(str(root / "reinforced"), device=config.device)
+            dtype = stages["labels"].dtype
+            base, _ = load_model(config.baseline, device=config.device, dtype=dtype)
+            reinf, _ = load_model(str(root / "reinforced"), device=config.device, dtype=dtype)
             ds = compute_labels(base, reinf, tok, text, anchors, stages["labels"],
                                 root / "labels", on_progress, should_stop)
             return {"blocks": len(ds), "anchors": len(anchors), "dropped_anchors": dropped}
