@@ -1,0 +1,137 @@
+"""GPU memory of the app's model pair, computed from model configs: weights + KV cache.
+
+    python scripts/memory_estimate.py [--config config.json] [--context 4096] [--lora-r 16]
+                                      [--markdown]
+
+Default model: Llama-2-7B (its `config.json` numbers are embedded below, since the app's
+machines need no hub access to run this). The pair is the original and the unlearned model,
+each generating one sequence of `--context` tokens (the Side by side tab); "two models" loads
+two full copies, "shared base" loads the base once plus a LoRA adapter of rank `--lora-r` on
+every linear layer of every decoder layer (the finetune's `--lora --lora-adapter` output) and
+still keeps one KV cache per side.
+
+Byte counts per weight: bf16 2; bitsandbytes 8-bit (LLM.int8) 1 byte per linear-layer weight plus
+one float32 scale per output row; 4-bit NF4 with double quantization 0.5 byte per weight plus
+an 8-bit absmax per block of 64 and a float32 per 256 absmax. Embeddings, norms and `lm_head`
+stay in bf16 when quantized (bitsandbytes quantizes `nn.Linear` only and skips `lm_head`). The
+KV cache is in bf16; the LoRA adapter in float32 (peft keeps adapter weights in float32).
+Activations and the CUDA context (~0.5 GB) are left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+# meta-llama/Llama-2-7b-hf config.json (also Llama-2-7b-chat-hf and
+# microsoft/Llama2-7b-WhoIsHarryPotter, a full finetune of the chat model).
+LLAMA2_7B = {"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
+             "num_attention_heads": 32, "num_key_value_heads": 32, "vocab_size": 32000,
+             "max_position_embeddings": 4096, "tie_word_embeddings": False}
+GB = 1024 ** 3
+BF16 = 2
+
+
+@dataclass
+class Counts:
+    """Parameter counts of a Llama-layout decoder."""
+
+    linear: int  # q/k/v/o and gate/up/down of every layer (what bitsandbytes quantizes)
+    linear_rows: int  # output features summed over those layers (one 8-bit scale per row)
+    other: int  # embeddings, norms, lm_head (kept in bf16)
+    lora: int  # a rank-r adapter on every linear layer
+    kv_per_token: int  # values in the KV cache per token of one sequence
+
+    @property
+    def total(self) -> int:
+        return self.linear + self.other
+
+
+def counts(cfg: dict, lora_r: int) -> Counts:
+    h, inter, n = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
+    heads = cfg["num_attention_heads"]
+    head_dim = cfg.get("head_dim") or h // heads
+    kv = cfg.get("num_key_value_heads") or heads
+    q, kvd = heads * head_dim, kv * head_dim
+    shapes = [(h, q), (h, kvd), (h, kvd), (q, h), (h, inter), (h, inter), (inter, h)]  # (in, out)
+    linear = n * sum(i * o for i, o in shapes)
+    rows = n * sum(o for _, o in shapes)
+    lora = n * sum(lora_r * (i + o) for i, o in shapes)
+    embed = cfg["vocab_size"] * h
+    other = embed * (1 if cfg.get("tie_word_embeddings") else 2) + n * 2 * h + h
+    return Counts(linear, rows, other, lora, 2 * n * kvd)
+
+
+def weight_bytes(c: Counts, precision: str) -> float:
+    if precision == "bf16":
+        return c.total * BF16
+    if precision == "8bit":
+        return c.linear * 1 + c.linear_rows * 4 + c.other * BF16
+    if precision == "4bit":
+        return c.linear * (0.5 + 1 / 64 + 4 / (64 * 256)) + c.other * BF16
+    raise ValueError(f"unknown precision {precision!r}")
+
+
+def table(cfg: dict, context: int, lora_r: int) -> list[dict]:
+    c = counts(cfg, lora_r)
+    kv = 2 * c.kv_per_token * context * BF16  # one sequence per side, two sides
+    rows = []
+    for precision in ("bf16", "8bit", "4bit"):
+        w = weight_bytes(c, precision)
+        two = 2 * w + kv
+        shared = w + c.lora * 4 + kv
+        rows.append({"precision": precision, "weights_gb": w / GB, "kv_gb": kv / GB,
+                     "two_models_gb": two / GB, "shared_base_gb": shared / GB,
+                     "saved": 1 - shared / two})
+    return rows
+
+
+def _size(gb: float) -> str:
+    return f"{gb:.2f} GB" if gb >= 1 else f"{gb * 1024:.1f} MB"
+
+
+def markdown(cfg: dict, name: str, context: int, lora_r: int) -> str:
+    c = counts(cfg, lora_r)
+    lines = [f"{name}: {c.total / 1e6:,.1f} M parameters; KV cache of both sides for "
+             f"{context} tokens each (bf16); shared base = one base + a rank-{lora_r} LoRA "
+             f"adapter ({c.lora / 1e6:,.1f} M parameters, float32).", "",
+             "| precision | weights of one model | KV cache (2 sides) | two full models | "
+             "shared base + adapter | saved |", "|---|---|---|---|---|---|"]
+    for r in table(cfg, context, lora_r):
+        lines.append(f"| {r['precision']} | {_size(r['weights_gb'])} | {_size(r['kv_gb'])} | "
+                     f"{_size(r['two_models_gb'])} | {_size(r['shared_base_gb'])} | "
+                     f"{r['saved']:.0%} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, help="a model's config.json (default: Llama-2-7B)")
+    parser.add_argument("--context", type=int, default=4096, help="tokens per side (default 4096)")
+    parser.add_argument("--lora-r", type=int, default=16, help="LoRA rank (default 16)")
+    parser.add_argument("--markdown", action="store_true", help="a markdown table (else JSON)")
+    args = parser.parse_args(argv)
+    if args.context < 1 or args.lora_r < 1:
+        parser.error("--context and --lora-r must be >= 1")
+    cfg, name = LLAMA2_7B, "Llama-2-7B"
+    if args.config is not None:
+        try:
+            cfg, name = json.loads(args.config.read_text(encoding="utf-8")), str(args.config)
+        except (OSError, ValueError) as exc:
+            parser.error(f"cannot read {args.config}: {exc}")
+        missing = [k for k in ("hidden_size", "intermediate_size", "num_hidden_layers",
+                               "num_attention_heads", "vocab_size") if k not in cfg]
+        if missing:
+            parser.error(f"{args.config} lacks {', '.join(missing)} (a Llama-layout config)")
+    if args.markdown:
+        print(markdown(cfg, name, args.context, args.lora_r), end="")
+    else:
+        print(json.dumps(table(cfg, args.context, args.lora_r), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
