@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -29,6 +30,12 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 DTYPES = ("float32", "bfloat16")
+# sizes: target tokens of the reinforce run and of the labels, probes scored, generation
+# prompts x new tokens, perplexity windows
+SIZES = {"quick": {"reinforce": 1024, "labels": 512, "probes": 48, "prompts": 2, "tokens": 16,
+                   "windows": 4},
+         "full": {"reinforce": 16384, "labels": 8192, "probes": None, "prompts": 8,
+                  "tokens": 64, "windows": 48}}
 MODELS = ROOT / "assets" / "models"
 DEMO = ROOT / "assets" / "demo"
 
@@ -46,7 +53,7 @@ def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str,
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def reinforced_model(work: Path, quick: bool) -> str:
+def reinforced_model(work: Path, tokens: int) -> str:
     """A reinforced demo model (the baseline trained a few steps on the target text)."""
     from unlearn.data import read_text, truncate_text
     from unlearn.models import load_tokenizer
@@ -55,7 +62,7 @@ def reinforced_model(work: Path, quick: bool) -> str:
     out = work / "reinforced"
     baseline = str(MODELS / "baseline")
     tok = load_tokenizer(baseline)
-    text = truncate_text(tok, read_text(DEMO / "target.txt"), 4096 if quick else 16384)
+    text = truncate_text(tok, read_text(DEMO / "target.txt"), tokens)
     reinforce(baseline, text, out, ReinforceConfig(epochs=1.0, lr=5e-4, block_size=256,
                                                    text_format="paragraphs"))
     return str(out)
@@ -69,6 +76,15 @@ def label_argmax(ds) -> list[int]:
 
 
 def run(args) -> dict:
+    size = SIZES["quick" if args.quick else "full"]
+    work = Path(tempfile.mkdtemp(prefix="bench-bf16-"))
+    try:
+        return measure(work, reinforced_model(work, size["reinforce"]), size, args)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(work: Path, reinf_path: str, size: dict, args) -> dict:
     import torch
 
     from audits.general import GeneralConfig, perplexity
@@ -80,22 +96,19 @@ def run(args) -> dict:
     from unlearn.label_runner import LabelConfig, compute_labels
     from unlearn.models import load_model
 
-    quick = args.quick
-    work = Path(tempfile.mkdtemp(prefix="bench-bf16-"))
-    reinf_path = reinforced_model(work, quick)
     models = {dt: {name: load_model(path, dtype=dt)[0]
                    for name, path in (("baseline", str(MODELS / "baseline")),
                                       ("reinforced", reinf_path),
                                       ("unlearned", str(MODELS / "unlearned")))}
               for dt in DTYPES}
     _, tok = load_model(str(MODELS / "baseline"))
-    result: dict = {"quick": quick, "repeats": args.repeats,
+    result: dict = {"quick": args.quick, "repeats": args.repeats,
                     "torch_threads": torch.get_num_threads(),
                     "cpu_bf16": bool(getattr(torch.backends.mkldnn, "is_available", bool)())}
 
     # ---- label generation
     anchors, _ = filter_redundant(load_anchors(DEMO / "anchors.json"))
-    text = truncate_text(tok, read_text(DEMO / "target.txt"), 2048 if quick else 8192)
+    text = truncate_text(tok, read_text(DEMO / "target.txt"), size["labels"])
     config = {dt: LabelConfig(block_size=256, batch_size=8, text_format="paragraphs", dtype=dt)
               for dt in DTYPES}
     counter = iter(range(10 ** 6))
@@ -119,7 +132,7 @@ def run(args) -> dict:
     probes = {}
     for kind in ("target", "neighbour"):
         probes[kind] = load_probes(DEMO / "probes" / f"{kind}_probability.jsonl",
-                                   ProbabilityProbe)
+                                   ProbabilityProbe)[:size["probes"]]
     allp = probes["target"] + probes["neighbour"]
     prompts, answers = [p.prompt for p in allp], [p.answer for p in allp]
     t = interleaved({dt: (lambda dt=dt: score_continuations(
@@ -141,8 +154,8 @@ def run(args) -> dict:
                          "prompts": len(prompts), "familiarity": fam}
 
     # ---- greedy generation
-    gen_prompts = [p.prompt for p in probes["target"][:4 if quick else 8]]
-    new_tokens = 32 if quick else 64
+    gen_prompts = [p.prompt for p in probes["target"][:size["prompts"]]]
+    new_tokens = size["tokens"]
     outs: dict[str, list[list[int]]] = {}
 
     def gen_fn(dt):
@@ -168,7 +181,7 @@ def run(args) -> dict:
 
     # ---- held-out perplexity
     held = read_text(DEMO / "general_heldout.txt")
-    gconf = GeneralConfig(block_size=256, max_windows=8 if quick else 48)
+    gconf = GeneralConfig(block_size=256, max_windows=size["windows"])
     ppl = {}
     for name in ("baseline", "unlearned"):
         p = {dt: perplexity(models[dt][name], tok, held, gconf).perplexity for dt in DTYPES}
@@ -211,11 +224,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes (under 2 minutes)")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument("--repeats", type=int, default=None,
-                        help="timed runs per dtype (default 2 quick, 5 full)")
+                        help="timed runs per dtype (default 1 quick, 3 full)")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_bf16.json")
     args = parser.parse_args(argv)
     if args.repeats is None:
-        args.repeats = 2 if args.quick else 5
+        args.repeats = 1 if args.quick else 3
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
     missing = [str(p) for p in (MODELS / "baseline", MODELS / "unlearned", DEMO / "target.txt")

@@ -12,7 +12,9 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from unlearn.models import model_key as normalise
 
 log = logging.getLogger("app")
 SIDES = ("original", "unlearned")  # left pane, right pane
+LOADER_THREAD = "whp-model-loader"  # the thread that loads the start-up models
 SIDE_LABELS = {"original": "Original", "unlearned": "Unlearned", "reference": "Reference"}
 
 
@@ -42,8 +45,15 @@ class Loaded:
     tokenizer: Any
 
 
+class ModelsLoading(ModelLoadError):
+    """The start-up models are still loading (the app serves its page before they are ready)."""
+
+
 class ModelStore:
-    """Thread-safe LRU cache of loaded models keyed by path/hub id."""
+    """Thread-safe LRU cache of loaded models keyed by path/hub id.
+
+    While the start-up models load in the background (`start_in_background`) `get` raises
+    `ModelsLoading` with a clear message instead of waiting behind the loader."""
 
     def __init__(self, device: str = "cpu", dtype: str = "auto", quantization: str = "none",
                  max_models: int = 5):
@@ -52,9 +62,22 @@ class ModelStore:
         self._models: OrderedDict[str, Loaded] = OrderedDict()
         self._pinned: set[str] = set()
         self._lock = threading.RLock()  # re-entered: an adapter loads its base first
+        self.ready = threading.Event()  # cleared while the start-up models load
+        self.ready.set()
+        self._loading_since = 0.0
 
     def get(self, name: str, pin: bool = False) -> Loaded:
-        """The loaded model `name`; loads it on first use. Raises `ModelLoadError`."""
+        """The loaded model `name`; loads it on first use. Raises `ModelLoadError`
+        (`ModelsLoading` while the start-up models are still loading)."""
+        if not self.ready.is_set() and threading.current_thread().name != LOADER_THREAD:
+            raise ModelsLoading(f"The models are still loading ({self.loading_seconds():.0f} s "
+                                "so far): try again in a moment.")
+        return self._get(name, pin)
+
+    def loading_seconds(self) -> float:
+        return time.monotonic() - self._loading_since
+
+    def _get(self, name: str, pin: bool = False) -> Loaded:
         key = normalise(name)
         with self._lock:
             if key in self._models:
@@ -63,7 +86,7 @@ class ModelStore:
             try:
                 base = adapter_base(key)
                 if base is not None:  # a LoRA adapter: on the (shared) base's weights
-                    under = self.get(base, pin=pin)
+                    under = self._get(base, pin=pin)
                     log.info("loading adapter %s on %s", key, under.name)
                     model, tok = with_adapter(under.model, key), under.tokenizer
                 else:
@@ -119,11 +142,13 @@ class Startup:
     fallback: str | None = None  # "Reference" / "Original" when the right side stands in
 
 
-def start_models(config: AppConfig, store: ModelStore) -> Startup:
+def start_models(config: AppConfig, store: ModelStore | None) -> Startup:
     """Load the configured models, falling back with a notice when one is missing or unloadable.
 
     The right-hand side falls back to the reference model (never saw the target), then to the
     original, when the unlearned model is not built yet. Errors become notices, never tracebacks.
+    With `store=None` nothing is loaded: the plan the page is built from while the models load
+    (`start_in_background`), assuming every model that is found loads.
     """
     notices = list(config.notices)
     wanted = {"original": config.original, "unlearned": config.unlearned}
@@ -159,7 +184,36 @@ def start_models(config: AppConfig, store: ModelStore) -> Startup:
     return Startup(sides, reference, notices)
 
 
-def _try_load(store: ModelStore, name: str, role: str, notices: list[str]) -> str | None:
+def start_in_background(config: AppConfig, store: ModelStore,
+                        on_ready: Callable[[Startup], None]) -> threading.Thread:
+    """Load the start-up models in a daemon thread, during which `store.get` says the models
+    are loading; `on_ready(startup)` gets the result. Build the page from
+    `start_models(config, None)` meanwhile."""
+    store.ready.clear()
+    store._loading_since = time.monotonic()
+
+    def load() -> None:
+        try:
+            startup = start_models(config, store)
+        except Exception as exc:  # noqa: BLE001 - a loader crash must not leave the app waiting
+            log.exception("loading the start-up models failed")
+            startup = Startup({side: None for side in SIDES}, None,
+                              [*config.notices, f"Loading the models failed: {exc}"])
+        log.info("start-up models loaded in %.1f s", store.loading_seconds())
+        try:
+            on_ready(startup)
+        finally:
+            store.ready.set()
+
+    thread = threading.Thread(target=load, name=LOADER_THREAD, daemon=True)
+    thread.start()
+    return thread
+
+
+def _try_load(store: ModelStore | None, name: str, role: str,
+              notices: list[str]) -> str | None:
+    if store is None:
+        return normalise(name)
     try:
         return store.get(name, pin=True).name
     except ModelLoadError as exc:

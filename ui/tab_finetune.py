@@ -23,7 +23,7 @@ from ui.public import check_free_disk, finish_run, resolve_run
 from ui.state import AppContext, Session
 from ui.tab_anchors import dictionary_from_rows
 from unlearn.anchors import AnchorError, save_anchors
-from unlearn.models import ModelLoadError
+from unlearn.models import ModelLoadError, parameter_count
 from unlearn.run_dir import list_runs
 
 STAGE_HEADERS = ["stage", "status", "progress", "seconds"]
@@ -119,10 +119,11 @@ def whp_config(ctx: AppContext, baseline: str, anchors_file: Path, run_dir: Path
 
 
 def big_model(ctx: AppContext) -> bool:
-    """LoRA on by default when the start-up original model has over 1B parameters."""
+    """LoRA on by default when the start-up original model has over 1B parameters (counted from
+    its config: the page is built before the models finish loading)."""
     name = ctx.startup.sides.get("original")
     try:
-        return bool(name) and ctx.store.get(name).model.num_parameters() > QLORA_ABOVE
+        return bool(name) and parameter_count(name) > QLORA_ABOVE
     except ModelLoadError:
         return False
 

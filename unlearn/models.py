@@ -164,6 +164,21 @@ def load_model(name_or_path: str | LoadConfig, device: str = "cpu", dtype: str =
     return model, tok
 
 
+def parameter_count(name_or_path: str) -> int:
+    """Parameters of a model from its config alone (built on the meta device, no weights read);
+    an adapter folder counts its base. Raises `ModelLoadError` when the config cannot be read."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    name = adapter_base(name_or_path) or str(name_or_path)
+    try:
+        config = AutoConfig.from_pretrained(name)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(_explain(name, exc)) from exc
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    return model.num_parameters()
+
+
 def load_models(paths: dict[str, str], device: str = "cpu", dtype: str = "auto",
                 quantization: str = "none") -> dict[str, tuple]:
     """`{name: (model, tokenizer)}` for `{name: path}`; a base used by several entries (itself
