@@ -193,7 +193,7 @@ def measure(work: Path, reinf_path: str, size: dict, args) -> dict:
 
 def markdown(r: dict) -> str:
     lab, sc, gen = r["labels"], r["scoring"], r["generation"]
-    lines = [f"### bf16 vs fp32 (demo models, {r['torch_threads']} torch thread(s), "
+    lines = [f"**bf16 vs fp32** (demo models, {r['torch_threads']} torch thread(s), "
              f"median of {r['repeats']} interleaved runs{', quick' if r['quick'] else ''})", "",
              "| path | fp32 s | bf16 s | speed-up | effect |", "|---|---|---|---|---|",
              f"| label generation ({lab['blocks']} blocks) | {lab['seconds']['float32']:.3f} | "

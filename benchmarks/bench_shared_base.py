@@ -101,7 +101,7 @@ def run_bench(runs: int) -> dict:
 def markdown(r: dict) -> str:
     two, shared = r["two"], r["shared"]
     return "\n".join([
-        f"### Shared base on the demo (RSS growth while loading both sides, median of "
+        f"**Shared base on the demo** (RSS growth while loading both sides, median of "
         f"{r['runs']} fresh processes per mode, alternating)", "",
         "| mode | RSS growth | weights held (store) | adapter side vs merged model |",
         "|---|---|---|---|",
