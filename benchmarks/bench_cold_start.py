@@ -29,8 +29,10 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from ui.store import READY_LOG  # noqa: E402
+
 BEFORE = "10f0e84"  # main before issue 16's background loading
-READY_LINE = "start-up models loaded"
 TIMEOUT = 300.0
 
 
@@ -61,7 +63,7 @@ def one_run(folder: Path, runs_dir: Path) -> dict:
 
     def watch() -> None:
         for line in proc.stderr:
-            if READY_LINE in line and "models" not in ready:
+            if READY_LOG in line and "models" not in ready:
                 ready["models"] = time.monotonic() - start
 
     threading.Thread(target=watch, daemon=True).start()

@@ -17,7 +17,7 @@ from ui.limits import MAX_UPLOAD_MB
 from ui.operator_panel import OperatorPanel
 from ui.public import Policy
 from ui.state import AppContext
-from ui.store import ModelStore, start_in_background, start_models
+from ui.store import READY_LOG, ModelStore, start_in_background, start_models
 
 log = logging.getLogger("app")
 TITLE = "Who's Harry Potter: unlearning demo and audits"
@@ -43,6 +43,7 @@ def make_context(config: AppConfig, background: bool = False) -> AppContext:
         startup = start_models(config, store)
         for notice in startup.notices:
             log.warning("%s", notice)
+        log.info("%s", READY_LOG)
         return AppContext(config=config, store=store, startup=startup)
     ctx = AppContext(config=config, store=store, startup=start_models(config, None))
 

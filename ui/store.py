@@ -33,6 +33,7 @@ from unlearn.models import model_key as normalise
 log = logging.getLogger("app")
 SIDES = ("original", "unlearned")  # left pane, right pane
 LOADER_THREAD = "whp-model-loader"  # the thread that loads the start-up models
+READY_LOG = "start-up models loaded"  # logged once they are (ui.testing.launch_app waits for it)
 SIDE_LABELS = {"original": "Original", "unlearned": "Unlearned", "reference": "Reference"}
 
 
@@ -199,7 +200,7 @@ def start_in_background(config: AppConfig, store: ModelStore,
             log.exception("loading the start-up models failed")
             startup = Startup({side: None for side in SIDES}, None,
                               [*config.notices, f"Loading the models failed: {exc}"])
-        log.info("start-up models loaded in %.1f s", store.loading_seconds())
+        log.info("%s in %.1f s", READY_LOG, store.loading_seconds())
         try:
             on_ready(startup)
         finally:
