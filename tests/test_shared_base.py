@@ -12,8 +12,9 @@ from conftest import TINY_TEXT
 
 from ui.store import ModelStore
 from unlearn.data import lm_dataset
-from unlearn.finetune import ADAPTER_DIR, FinetuneConfig, finetune
+from unlearn.finetune import FinetuneConfig, finetune
 from unlearn.models import ModelLoadError, adapter_base, load_model, load_models, load_tokenizer
+from unlearn.run_dir import ADAPTER_DIR
 
 pytestmark = pytest.mark.usefixtures("frozen_gc")
 PROMPTS = ["Once upon a time", "The"]
@@ -24,7 +25,7 @@ def run_dir(tiny_model_dir, tmp_path_factory):
     """A real LoRA finetune of the tiny model that keeps its adapter next to the merged model."""
     tok = load_tokenizer(str(tiny_model_dir))
     dataset = lm_dataset(tok, "\n\n".join(TINY_TEXT[:10]), 64)
-    out = tmp_path_factory.mktemp("lora_run")
+    out = tmp_path_factory.mktemp("runs") / "lora-run"
     config = FinetuneConfig(lora=True, lora_r=4, lora_adapter=True, steps=3, lr=5e-3,
                             batch_size=4, block_size=64, save_every=0)
     assert finetune(str(tiny_model_dir), dataset, out, config).status == "completed"
@@ -104,3 +105,21 @@ def test_adapter_without_a_base_is_a_clear_error(tmp_path):
 def test_lora_adapter_needs_lora():
     with pytest.raises(ValueError, match="add lora"):
         FinetuneConfig(lora_adapter=True)
+
+
+def test_finetune_tab_loads_a_lora_run_on_the_left_sides_base(run_dir, tiny_model_dir, tmp_path):
+    from ui.blocks import build_ui
+    from ui.config import parse_config
+    from ui.testing import write_tiny_demo
+
+    config = parse_config(["--original", str(tiny_model_dir), "--unlearned", str(tiny_model_dir),
+                           "--reference", "", "--demo-dir", str(write_tiny_demo(tmp_path / "d")),
+                           "--runs-dir", str(run_dir.parent)], env={})
+    demo = build_ui(config)
+    ctx, session = demo.whp.ctx, demo.whp.ctx.new_session()
+    demo.whp.finetune.load_run(session, run_dir.name)
+    assert session.sides["unlearned"] == str((run_dir / ADAPTER_DIR).resolve())
+    left, right = ctx.side_models(session)
+    shared = {p.data_ptr() for p in left.model.parameters()}
+    assert all(p.data_ptr() in shared for n, p in right.model.named_parameters()
+               if "lora_" not in n)

@@ -29,6 +29,7 @@ from unlearn.options import (
     seed_field,
     validate,
 )
+from unlearn.run_dir import ADAPTER_DIR
 from unlearn.runtime import ProgressFn, StopFn
 from unlearn.training import (
     EvalCallback,
@@ -148,9 +149,6 @@ def load_trainable(path: str, config: FinetuneConfig):
         model = get_peft_model(model, lora)
     model.config.use_cache = False
     return model, tok
-
-
-ADAPTER_DIR = "adapter"  # <run>/adapter: the unmerged LoRA adapter (`lora_adapter`)
 
 
 def save_adapter(model, tokenizer, base_path: str, target: Path) -> None:
