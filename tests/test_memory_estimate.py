@@ -8,7 +8,7 @@ import sys
 import pytest
 from conftest import ROOT, demo_model_dir
 
-from unlearn.models import load_model
+from unlearn.models import load_model, parameter_count
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import memory_estimate as me  # noqa: E402
@@ -24,7 +24,7 @@ def test_weight_bytes_match_the_loaded_demo_model(quantization, precision):
     path = demo_model_dir("baseline")
     c = me.counts(json.loads((path / "config.json").read_text()), 16)
     model, _ = load_model(str(path), dtype="bfloat16", quantization=quantization)
-    assert c.total == model.num_parameters()
+    assert c.total == model.num_parameters() == parameter_count(str(path))
     footprint = model.get_memory_footprint()  # leaves out the quantization scales
     assert footprint * 0.99 <= me.weight_bytes(c, precision) <= footprint * 1.03
 

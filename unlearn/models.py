@@ -165,18 +165,22 @@ def load_model(name_or_path: str | LoadConfig, device: str = "cpu", dtype: str =
 
 
 def parameter_count(name_or_path: str) -> int:
-    """Parameters of a model from its config alone (built on the meta device, no weights read);
-    an adapter folder counts its base. Raises `ModelLoadError` when the config cannot be read."""
-    from transformers import AutoConfig, AutoModelForCausalLM
+    """Parameters of a model from its config alone (`unlearn.memory.counts`: exact for the
+    Llama layout; nothing is built, so it is safe while another thread loads models); an
+    adapter folder counts its base. Raises `ModelLoadError` when the config cannot be read or
+    lacks the Llama-layout sizes."""
+    from transformers import AutoConfig
+
+    from unlearn.memory import counts
 
     name = adapter_base(name_or_path) or str(name_or_path)
     try:
         config = AutoConfig.from_pretrained(name)
+        return counts(config.to_dict(), 1).total
     except (OSError, ValueError) as exc:
         raise ModelLoadError(_explain(name, exc)) from exc
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config)
-    return model.num_parameters()
+    except (KeyError, TypeError) as exc:
+        raise ModelLoadError(f"{name}: config has no Llama-layout size {exc}") from exc
 
 
 def load_models(paths: dict[str, str], device: str = "cpu", dtype: str = "auto",
