@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from ui.blocks import build_ui, launch
+from ui.blocks import build_ui, launch, make_context
 from ui.config import parse_config
 
 __all__ = ["build_ui", "main"]
@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"app.py: {exc}", file=sys.stderr)
         return 2
-    launch(build_ui(config), config)
+    # the page is served at once; the models load in the background (ui.blocks.make_context)
+    launch(build_ui(config, make_context(config, background=True)), config)
     return 0
 
 

@@ -48,6 +48,8 @@ def _positive(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from unlearn.models import DTYPES, QUANTIZATIONS
+
     parser = argparse.ArgumentParser(prog="python -m audits",
                                      description="Audit unlearning: compare models on probes.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -59,9 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "and the adversarial attacks) or a folder of probe files")
     run.add_argument("--out", required=True, type=Path, help="output folder")
     run.add_argument("--device", default="cpu")
-    run.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16",
-                                                         "float16"))
-    run.add_argument("--quantization", default="none", choices=("none", "8bit", "4bit"))
+    run.add_argument("--dtype", default="auto", choices=DTYPES,
+                     help="weights dtype (auto: the checkpoint's; speed and effect of bfloat16 "
+                     "in docs/APP.md#performance)")
+    run.add_argument("--quantization", default="none", choices=QUANTIZATIONS)
     run.add_argument("--measures", type=_measures, default=DEFAULT_MEASURES,
                      help=f"comma-separated subset of {','.join(MEASURES)}")
     run.add_argument("--limit", type=_positive, default=None, help="first N items per probe set")
@@ -182,7 +185,7 @@ def run(args, parser) -> int:
     from audits.errors import AuditError
     from audits.probes import load_suite
     from audits.report import run_suite, write_report
-    from unlearn.models import ModelLoadError, load_model
+    from unlearn.models import ModelLoadError, load_models
     from unlearn.preflight import PreflightError, check_device, check_writable_dir
 
     try:  # before loading any model: the device exists, the report can be written
@@ -193,10 +196,9 @@ def run(args, parser) -> int:
 
     try:
         suite = load_suite("demo" if args.suite == "adversarial" else args.suite)
-        models = {}
-        for name, path in args.model:
-            models[name] = load_model(path, device=args.device, dtype=args.dtype,
-                                      quantization=args.quantization)
+        # a LoRA adapter folder shares the base it names when that base is audited too
+        models = load_models(dict(args.model), device=args.device, dtype=args.dtype,
+                             quantization=args.quantization)
     except (AuditError, ModelLoadError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILURE

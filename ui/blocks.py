@@ -12,16 +12,18 @@ import gradio as gr
 
 from ui import guard
 from ui.config import ROOT, AppConfig
+from ui.gpu import on_zerogpu
 from ui.limits import MAX_UPLOAD_MB
 from ui.operator_panel import OperatorPanel
 from ui.public import Policy
 from ui.state import AppContext
-from ui.store import ModelStore, start_models
+from ui.store import READY_LOG, ModelStore, start_in_background, start_models
 
 log = logging.getLogger("app")
 TITLE = "Who's Harry Potter: unlearning demo and audits"
 CSS = """
 #notices {border-left: 4px solid #d97706; padding-left: .75em}
+#loading {border-left: 4px solid #2563eb; padding-left: .75em}
 .pane textarea {font-family: ui-monospace, monospace}
 """
 THEME = "soft"
@@ -29,13 +31,49 @@ TAB_NAMES = ("Side by side", "Completion probes", "Token probabilities", "Anchor
              "Finetune", "Report", "In-context unlearning", "Adversarial")
 
 
-def make_context(config: AppConfig) -> AppContext:
-    """Load the start-up models into a fresh store; failures become notices."""
+def make_context(config: AppConfig, background: bool = False) -> AppContext:
+    """Load the start-up models into a fresh store; failures become notices.
+
+    `background`: the page is built from the plan and served at once while the models load in
+    a thread (`ui.store.start_in_background`); handlers say "the models are still loading" until
+    then. Not on ZeroGPU, whose GPU calls need the models loaded before the first of them.
+    """
     store = ModelStore(**config.load_kwargs())
-    startup = start_models(config, store)
-    for notice in startup.notices:
-        log.warning("%s", notice)
-    return AppContext(config=config, store=store, startup=startup)
+    if not background or on_zerogpu():
+        startup = start_models(config, store)
+        for notice in startup.notices:
+            log.warning("%s", notice)
+        log.info("%s", READY_LOG)
+        return AppContext(config=config, store=store, startup=startup)
+    ctx = AppContext(config=config, store=store, startup=start_models(config, None))
+
+    def on_ready(startup) -> None:
+        for notice in startup.notices:
+            log.warning("%s", notice)
+        ctx.startup = startup
+
+    start_in_background(config, store, on_ready)
+    return ctx
+
+
+def notices_markdown(ctx: AppContext) -> str:
+    return "\n".join(f"- {n}" for n in ctx.startup.notices)
+
+
+def loading_markdown(ctx: AppContext) -> str:
+    if ctx.store.ready.is_set():
+        return ""
+    return (f"**Loading the models** ({ctx.store.loading_seconds():.0f} s so far): the buttons "
+            "that run a model answer \"the models are still loading\" until they are ready.")
+
+
+def refresh_loading(ctx: AppContext):
+    """Timer tick while the models load: the banner, the notices, and the timer itself off
+    once they are ready."""
+    ready = ctx.store.ready.is_set()
+    return (gr.update(value=loading_markdown(ctx), visible=not ready),
+            gr.update(value=notices_markdown(ctx), visible=bool(ctx.startup.notices)),
+            gr.Timer(active=not ready))
 
 
 def build_ui(config: AppConfig, ctx: AppContext | None = None) -> gr.Blocks:
@@ -57,8 +95,13 @@ def build_ui(config: AppConfig, ctx: AppContext | None = None) -> gr.Blocks:
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"## {TITLE}\nOriginal model on the left, unlearned model on the right. "
                     "Every tab works on the models loaded here.")
-        gr.Markdown("\n".join(f"- {n}" for n in ctx.startup.notices), elem_id="notices",
-                    visible=bool(ctx.startup.notices))
+        loading = not ctx.store.ready.is_set()
+        banner = gr.Markdown(loading_markdown(ctx), elem_id="loading", visible=loading)
+        notices = gr.Markdown(notices_markdown(ctx), elem_id="notices",
+                              visible=bool(ctx.startup.notices))
+        timer = gr.Timer(1.0, active=loading)
+        timer.tick(lambda: refresh_loading(ctx), None, [banner, notices, timer],
+                   api_visibility="private", show_progress="hidden")
         state = gr.State(lambda: ctx.new_session())  # a function: deep-copied as itself
         tabs = SimpleNamespace(ctx=ctx, state=state, policy=policy)
         operator = OperatorPanel(state, policy)

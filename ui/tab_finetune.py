@@ -23,8 +23,8 @@ from ui.public import check_free_disk, finish_run, resolve_run
 from ui.state import AppContext, Session
 from ui.tab_anchors import dictionary_from_rows
 from unlearn.anchors import AnchorError, save_anchors
-from unlearn.models import ModelLoadError
-from unlearn.run_dir import list_runs
+from unlearn.models import ADAPTER_CONFIG, ModelLoadError, parameter_count
+from unlearn.run_dir import ADAPTER_DIR, list_runs
 
 STAGE_HEADERS = ["stage", "status", "progress", "seconds"]
 
@@ -114,15 +114,17 @@ def whp_config(ctx: AppContext, baseline: str, anchors_file: Path, run_dir: Path
         reinforce=ReinforceConfig(epochs=float(reinforce_epochs), dtype=dtype,
                                   **preset["reinforce"]),
         finetune=FinetuneConfig(steps=int(steps), lr=float(lr), lora=plan.lora, dtype=dtype,
-                                quantization=plan.quantization, **preset["finetune"]),
+                                quantization=plan.quantization, lora_adapter=plan.lora,
+                                **preset["finetune"]),
         eval=eval_cfg)
 
 
 def big_model(ctx: AppContext) -> bool:
-    """LoRA on by default when the start-up original model has over 1B parameters."""
+    """LoRA on by default when the start-up original model has over 1B parameters (counted from
+    its config: the page is built before the models finish loading)."""
     name = ctx.startup.sides.get("original")
     try:
-        return bool(name) and ctx.store.get(name).model.num_parameters() > QLORA_ABOVE
+        return bool(name) and parameter_count(name) > QLORA_ABOVE
     except ModelLoadError:
         return False
 
@@ -279,7 +281,9 @@ class FinetuneTab:
         if not path:
             raise gr.Error("No finished model to load.")
         model_dir = resolve_run(self.ctx.runs_dir, path)  # runs of this server only
-        if (model_dir / "final" / "config.json").is_file():
+        if (model_dir / ADAPTER_DIR / ADAPTER_CONFIG).is_file():
+            model_dir = model_dir / ADAPTER_DIR  # a LoRA run: on the base the left side holds
+        elif (model_dir / "final" / "config.json").is_file():
             model_dir = model_dir / "final"
         try:
             loaded = self.ctx.store.get(str(model_dir))

@@ -147,7 +147,10 @@ def free_port() -> int:
 
 def launch_app(args: list[str], port: int, log_path: Path, timeout: float = 150.0,
                env: dict | None = None) -> subprocess.Popen:
-    """Start `python app.py ... --port PORT` and wait until the page answers (or raise)."""
+    """Start `python app.py ... --port PORT` and wait until the page answers and the start-up
+    models are loaded (the app serves its page before that: `ui.store.READY_LOG`), or raise."""
+    from ui.store import READY_LOG
+
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
                 "GRADIO_ANALYTICS_ENABLED": "False", "TOKENIZERS_PARALLELISM": "false",
                 **(env or {})}
@@ -164,10 +167,12 @@ def launch_app(args: list[str], port: int, log_path: Path, timeout: float = 150.
                                f"{Path(log_path).read_text()[-3000:]}")
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
+                log.flush()
+                if resp.status == 200 and READY_LOG in Path(log_path).read_text(errors="replace"):
                     return proc
         except OSError:
-            time.sleep(0.5)
+            pass
+        time.sleep(0.5)
     stop_app(proc)
     raise TimeoutError(f"app did not answer on {url} within {timeout} s:\n"
                        f"{Path(log_path).read_text()[-3000:]}")

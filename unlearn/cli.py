@@ -28,7 +28,7 @@ from unlearn.runtime import Cancelled, Progress
 # choices and checks exist once, on the fields. Only command-specific flags are written here.
 
 FINETUNE_FLAGS = ("steps", "lr", "batch_size", "grad_accum", "warmup_steps", "lora", "lora_r",
-                  "lora_alpha", "quantization", "save_every")
+                  "lora_alpha", "lora_adapter", "quantization", "save_every")
 EVAL_FLAGS = {"probes": "--eval-probes", "text": "--eval-text", "every": "--eval-every",
               "max_text_tokens": "--eval-text-tokens", "evaluator": "--evaluator"}
 
@@ -93,8 +93,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         "whp", help="reinforce -> labels -> finetune into one run directory")
     add_options(p, WHPConfig, only=("baseline", "target", "anchors", "out"))
     g = p.add_argument_group("labels")
-    add_options(g, LabelConfig, only=("alphas", "space", "batch_size"),
-                flags={**label_flags, "batch_size": "--label-batch-size"}, dest_prefix="labels.")
+    add_options(g, LabelConfig, only=("alphas", "space", "batch_size", "dtype"),
+                flags={**label_flags, "batch_size": "--label-batch-size",
+                       "dtype": "--label-dtype"}, dest_prefix="labels.")
     g = p.add_argument_group("reinforce")
     add_options(g, ReinforceConfig, only=("epochs", "lr", "batch_size"), prefix="reinforce-",
                 dest_prefix="reinforce.")
@@ -119,7 +120,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     p.add_argument("--anchors", type=existing_file, required=True)
     p.add_argument("--out", required=True, help="folder for the label dataset")
     add_options(p, LabelConfig, only=("alphas", "space", "batch_size", "block_size", "device",
-                                      "seed", "shard_size"), flags=label_flags,
+                                      "dtype", "seed", "shard_size"), flags=label_flags,
                 defaults={"device": "cpu"})
     add_options(p, WHPConfig, only=("text_format", "max_target_tokens"))
 
@@ -261,8 +262,8 @@ def cmd_labels(args, progress, evaluator=None) -> int:
 
     config.device = process_device(config.device)  # one GPU a process under accelerate launch
     anchors, dropped = filter_redundant(load_anchors(args.anchors))
-    base, tok = load_model(args.baseline, device=config.device)
-    reinf, _ = load_model(args.reinforced, device=config.device)
+    base, tok = load_model(args.baseline, device=config.device, dtype=config.dtype)
+    reinf, _ = load_model(args.reinforced, device=config.device, dtype=config.dtype)
     text = truncate_text(tok, read_text(args.target), args.max_target_tokens)
     ds = compute_labels(base, reinf, tok, text, anchors, config, args.out, on_progress=progress)
     progress.close()

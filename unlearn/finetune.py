@@ -23,11 +23,13 @@ from unlearn.options import (
     at_least,
     block_size_field,
     device_field,
+    dtype_field,
     in_range,
     option,
     seed_field,
     validate,
 )
+from unlearn.run_dir import ADAPTER_DIR
 from unlearn.runtime import ProgressFn, StopFn
 from unlearn.training import (
     EvalCallback,
@@ -62,6 +64,8 @@ class FinetuneConfig:
     weight_decay: float = option(0.0, "AdamW weight decay", check=at_least(0))
     max_grad_norm: float = option(1.0, "gradient clipping")
     lora: bool = option(False, "train LoRA adapters (merged at the end)")
+    lora_adapter: bool = option(False, "with lora: also keep the unmerged adapter in "
+                                "<run>/adapter (the app and audits load it on one shared base)")
     lora_r: int = option(16, "LoRA rank", check=at_least(1))
     lora_alpha: int = option(32, "LoRA scaling numerator", check=at_least(1))
     lora_dropout: float = option(0.0, "dropout on the LoRA branch", check=in_range(0, 1))
@@ -77,7 +81,7 @@ class FinetuneConfig:
     retain_weight: float = option(1.0, "gradient difference: weight of the retain NLL",
                                   check=above(0))
     device: str = device_field()
-    dtype: str = option("float32", "weights dtype for loading the model to train")
+    dtype: str = dtype_field("float32", "weights dtype for loading the model to train")
     gradient_checkpointing: bool = option(False, "trade compute for memory")
 
     def __post_init__(self) -> None:
@@ -85,6 +89,8 @@ class FinetuneConfig:
         validate(self)
         if self.quantization != "none" and not self.lora:
             raise ValueError("a quantized base can only be trained with LoRA (QLoRA): add lora")
+        if self.lora_adapter and not self.lora:
+            raise ValueError("lora_adapter keeps a LoRA adapter: add lora")
 
 
 @dataclass
@@ -149,9 +155,19 @@ def load_trainable(path: str, config: FinetuneConfig):
     return model, tok
 
 
+def save_adapter(model, tokenizer, base_path: str, target: Path) -> None:
+    """Save the peft adapter of `model` (and the tokenizer) to `target`, its config naming the
+    base by absolute path when the base is a local folder."""
+    base = Path(base_path).expanduser()
+    for peft_config in model.peft_config.values():
+        peft_config.base_model_name_or_path = str(base.resolve()) if base.exists() else base_path
+    save_model_atomic(model, tokenizer, target)
+
+
 def save_final(model, tokenizer, base_path: str, config: FinetuneConfig, target: Path,
                state_dict: dict | None = None) -> None:
-    """Save a plain full-precision model: LoRA merged (into a reloaded base for QLoRA).
+    """Save a plain full-precision model: LoRA merged (into a reloaded base for QLoRA); with
+    `lora_adapter` the unmerged adapter too, next to it.
 
     `state_dict`: the full weights gathered from a sharded run (FSDP, DeepSpeed ZeRO-3), saved
     in place of `model`'s own (a shard of them)."""
@@ -159,6 +175,8 @@ def save_final(model, tokenizer, base_path: str, config: FinetuneConfig, target:
         model.config.use_cache = True
         save_model_atomic(model, tokenizer, target, state_dict=state_dict)
         return
+    if config.lora_adapter:
+        save_adapter(model, tokenizer, base_path, target.parent / ADAPTER_DIR)
     if config.lora and config.quantization != "none":
         from peft import PeftModel
 

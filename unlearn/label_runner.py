@@ -31,6 +31,7 @@ from unlearn.options import (
     at_least,
     block_size_field,
     device_field,
+    dtype_field,
     each,
     one_of,
     option,
@@ -71,6 +72,7 @@ class LabelConfig:
     max_translated_length: int | None = option(
         None, "crop translated blocks (None: the model's max positions)", check=at_least(2))
     device: str | None = device_field(None)  # None: the reinforced model's device
+    dtype: str = dtype_field("float32", "weights dtype of both models while labelling")
     keep_shards: bool = option(False, "keep the `.partial` work directory after success")
 
     def __post_init__(self) -> None:
@@ -125,7 +127,8 @@ def _fingerprint(text: str, anchors: AnchorDictionary, config: LabelConfig, toke
     h.update(text.encode("utf-8"))
     h.update(json.dumps(anchors.entries, sort_keys=True).encode())
     cfg = {k: v for k, v in asdict(config).items()
-           if k not in ("batch_size", "device", "keep_shards", "shard_size")}
+           if k not in ("batch_size", "device", "dtype", "keep_shards", "shard_size")}
+    # (the dtype shows in the weights signature below: models are loaded before this runs)
     h.update(json.dumps(cfg, sort_keys=True).encode())
     h.update(f"{type(tokenizer).__name__}:{len(tokenizer)}:{tokenizer.bos_token_id}".encode())
     for m in models:

@@ -1,7 +1,15 @@
-"""One way to load a causal LM and its tokenizer: local path or hub id, device, dtype, quant."""
+"""One way to load a causal LM and its tokenizer: local path or hub id, device, dtype, quant.
+
+A peft LoRA adapter folder (`adapter_config.json`, e.g. the finetune's `--lora-adapter` output)
+loads as its base with the adapter added; `load_models` and the app's model store load a base
+shared by the adapters on it only once (`with_adapter`).
+"""
 
 from __future__ import annotations
 
+import copy
+import itertools
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +86,46 @@ def _explain(name: str, exc: Exception) -> str:
             f"(huggingface-cli download {name}) or pass a local path. ({type(exc).__name__})")
 
 
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+def adapter_base(name_or_path: str) -> str | None:
+    """The base model of a peft adapter folder (its `adapter_config.json`'s
+    `base_model_name_or_path`, a relative path taken from the adapter folder), or None when
+    `name_or_path` is not an adapter folder. Raises `ModelLoadError` on an unreadable config."""
+    folder = Path(str(name_or_path)).expanduser()
+    path = folder / ADAPTER_CONFIG
+    if not path.is_file():
+        return None
+    try:
+        base = json.loads(path.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ModelLoadError(f"unreadable adapter config {path}: {exc}") from exc
+    if not base:
+        raise ModelLoadError(f"{path} names no base model (base_model_name_or_path)")
+    if not Path(base).expanduser().is_absolute() and (folder / base).exists():
+        return str((folder / base).resolve())
+    return str(base)
+
+
+def with_adapter(base_model, adapter_path: str):
+    """A model that shares every weight of `base_model` and adds the LoRA adapter at
+    `adapter_path` (peft). The module tree is copied with the base's parameters and buffers
+    kept as the same tensors, so the only new memory is the adapter's; `base_model` itself is
+    left untouched, so both can run at once (the app's two panes stream in two threads)."""
+    from peft import PeftModel
+
+    shared = {id(t): t for t in itertools.chain(base_model.parameters(), base_model.buffers())}
+    clone = copy.deepcopy(base_model, shared)
+    try:
+        peft_model = PeftModel.from_pretrained(clone, adapter_path, is_trainable=False)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise ModelLoadError(f"cannot load adapter {adapter_path!r} on its base: {exc}") from exc
+    model = peft_model.get_base_model()  # the copy, with LoRA layers in its modules
+    model.eval()
+    return model
+
+
 def load_model(name_or_path: str | LoadConfig, device: str = "cpu", dtype: str = "auto",
                quantization: str = "none"):
     """Load `(model, tokenizer)` in eval mode.
@@ -91,6 +139,9 @@ def load_model(name_or_path: str | LoadConfig, device: str = "cpu", dtype: str =
 
     cfg = (name_or_path if isinstance(name_or_path, LoadConfig)
            else LoadConfig(str(name_or_path), device, dtype, quantization))
+    if (base := adapter_base(cfg.name_or_path)) is not None:
+        model, tok = load_model(LoadConfig(base, cfg.device, cfg.dtype, cfg.quantization))
+        return with_adapter(model, cfg.name_or_path), tok
     tok = load_tokenizer(cfg.name_or_path)
     torch_dtype = DTYPES[cfg.dtype]
     kwargs: dict = {"dtype": torch_dtype}
@@ -111,3 +162,51 @@ def load_model(name_or_path: str | LoadConfig, device: str = "cpu", dtype: str =
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tok.pad_token_id
     return model, tok
+
+
+def parameter_count(name_or_path: str) -> int:
+    """Parameters of a model from its config alone (`unlearn.memory.counts`: exact for the
+    Llama layout; nothing is built, so it is safe while another thread loads models); an
+    adapter folder counts its base. Raises `ModelLoadError` when the config cannot be read or
+    lacks the Llama-layout sizes."""
+    from transformers import AutoConfig
+
+    from unlearn.memory import counts
+
+    name = adapter_base(name_or_path) or str(name_or_path)
+    try:
+        config = AutoConfig.from_pretrained(name)
+        return counts(config.to_dict(), 1).total
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(_explain(name, exc)) from exc
+    except (KeyError, TypeError) as exc:
+        raise ModelLoadError(f"{name}: config has no Llama-layout size {exc}") from exc
+
+
+def load_models(paths: dict[str, str], device: str = "cpu", dtype: str = "auto",
+                quantization: str = "none") -> dict[str, tuple]:
+    """`{name: (model, tokenizer)}` for `{name: path}`; a base used by several entries (itself
+    and/or adapters on it) is loaded once and shared (`with_adapter`)."""
+    bases: dict[str, tuple] = {}
+
+    def base(path: str) -> tuple:
+        key = model_key(path)
+        if key not in bases:
+            bases[key] = load_model(path, device=device, dtype=dtype, quantization=quantization)
+        return bases[key]
+
+    out = {}
+    for name, path in paths.items():
+        under = adapter_base(path)
+        if under is None:
+            out[name] = base(path)
+        else:
+            model, tok = base(under)
+            out[name] = (with_adapter(model, path), tok)
+    return out
+
+
+def model_key(name: str) -> str:
+    """Local folders as resolved absolute paths (one entry per folder); hub ids as they are."""
+    path = Path(str(name).strip()).expanduser()
+    return str(path.resolve()) if path.exists() else str(name).strip()

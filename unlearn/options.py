@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 __all__ = ["option", "validate", "at_least", "above", "one_of", "in_range", "each",
-           "add_options", "from_args", "flag_type", "existing_file", "model_path", "Check"]
+           "add_options", "from_args", "flag_type", "existing_file", "model_path", "Check",
+           "dtype_field"]
 
 Check = Callable[[Any], str | None]  # value -> error message, or None when fine
 
@@ -198,6 +199,15 @@ def seed_field() -> Any:
 
 def device_field(default: str | None = "cpu") -> Any:
     return option(default, "cpu or cuda (never guessed)")
+
+
+def dtype_field(default: str = "float32", help: str = "weights dtype") -> Any:
+    """The weights dtype of a loaded model: one of `unlearn.models.DTYPES`."""
+    from unlearn.models import DTYPES
+
+    return option(default, f"{help} (bfloat16: faster on CPUs and GPUs with bf16 support; "
+                  "speed and effect in docs/APP.md#performance)",
+                  choices=DTYPES)
 
 
 def text_format_field(default: str = "text", auto: bool = False) -> Any:

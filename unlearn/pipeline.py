@@ -207,8 +207,9 @@ def run_whp(config: WHPConfig, on_progress: ProgressFn | None = None,
 
             anchors, dropped = filter_redundant(load_anchors(config.anchors))
             device = process_device(config.device)  # one GPU a process under accelerate launch
-            base, _ = load_model(config.baseline, device=device)
-            reinf, _ = load_model(str(root / "reinforced"), device=device)
+            dtype = stages["labels"].dtype
+            base, _ = load_model(config.baseline, device=device, dtype=dtype)
+            reinf, _ = load_model(str(root / "reinforced"), device=device, dtype=dtype)
             ds = compute_labels(base, reinf, tok, text, anchors,
                                 replace(stages["labels"], device=device), root / "labels",
                                 on_progress, should_stop)

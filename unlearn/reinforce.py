@@ -19,6 +19,7 @@ from unlearn.options import (
     at_least,
     block_size_field,
     device_field,
+    dtype_field,
     option,
     seed_field,
     text_format_field,
@@ -45,7 +46,7 @@ class ReinforceConfig:
     warmup_steps: int = option(0, "linear warm-up steps", check=at_least(0))
     seed: int = seed_field()
     device: str = device_field()
-    dtype: str = option("float32", "weights dtype while training")
+    dtype: str = dtype_field("float32", "weights dtype while training")
     text_format: str = text_format_field()
 
     def __post_init__(self) -> None:

@@ -10,6 +10,8 @@ Layout of a run directory (written by `unlearn.pipeline`):
       checkpoints/    checkpoint-N folders of the finetune (resumable)
       evals.jsonl     audit scores over finetune steps (when evaluation is on)
       final/          the unlearned model (save_pretrained; LoRA merged)
+      adapter/        with --lora --lora-adapter: the unmerged LoRA adapter (peft; loads on the
+                      baseline shared with the original side, unlearn.models.with_adapter)
 
 A stage whose marker in run.json says "done" and whose output is present is reused by a re-run.
 A run directory holding a different config is refused unless `force=True`.
@@ -32,6 +34,9 @@ __all__ = ["RunDir", "RunConfigMismatch", "list_runs", "STAGE_OUTPUTS", "model_o
            "resolve_model"]
 
 STAGE_OUTPUTS = ("reinforced", "labels", "labels.partial", "checkpoints", "final", "evals.jsonl")
+
+
+ADAPTER_DIR = "adapter"  # <run>/adapter: the unmerged LoRA adapter (finetune `lora_adapter`)
 
 
 class RunConfigMismatch(ValueError):
