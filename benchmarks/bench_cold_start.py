@@ -127,8 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--before", default=BEFORE, help=f"commit to compare (default {BEFORE})")
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--quick", action="store_true",
+                        help="one process per mode (the python -m benchmarks setting)")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_cold_start.json")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.runs = 1
     if args.runs < 1:
         parser.error("--runs must be >= 1")
     result = run_bench(args.runs, args.before)

@@ -117,9 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="processes per mode (default 3)")
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--quick", action="store_true",
+                        help="one process per mode (the python -m benchmarks setting)")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_shared_base.json")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "RUN"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.quick:
+        args.runs = 1
     if args.child:
         print(json.dumps(child(args.child[0], Path(args.child[1]))))
         return 0

@@ -63,6 +63,12 @@ REGISTRY: tuple[Benchmark, ...] = (
               ("--quick", "--markdown", "--out", "{tmp}/side_by_side.json")),
     Benchmark("erase_deletion", "erase_deletion.py",
               "ERASE deletion vs a full Q-k-means recompute, n = 1k and 10k"),
+    Benchmark("shared_base", "bench_shared_base.py",
+              "resident memory of the two sides: two full models vs one base + LoRA adapter",
+              ("--quick", "--markdown", "--out", "{tmp}/shared_base.json")),
+    Benchmark("cold_start", "bench_cold_start.py",
+              "time to the first page: models loaded before serving (older commit) vs after",
+              ("--quick", "--markdown", "--out", "{tmp}/cold_start.json"), timeout_s=400.0),
 )
 
 # Scripts under benchmarks/ that are not run here, and why (shown by --list and in results.md).
