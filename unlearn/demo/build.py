@@ -2,6 +2,8 @@
 
 The baseline is trained on general + neighbour + target text; the reference with the same recipe
 and seed on general + neighbour only (the "never saw it" model unlearning is judged against).
+`--only icl` trains the in-context demo model instead (`unlearn.demo.icl`, for ERASE) into
+OUT/models/icl with the existing OUT/models/tokenizer; it is never part of the default build.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from unlearn.data import TEXT_FORMAT_FILE
+from unlearn.demo.icl import ICLRecipe
 from unlearn.demo.modeling import TinyLlamaConfig
 from unlearn.demo.train import PretrainConfig
 from unlearn.runtime import package_versions, write_json
@@ -26,6 +29,7 @@ MODEL_CORPORA = {"baseline": ("general", "neighbour", "target"),
 TINY_MODEL = TinyLlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                              num_attention_heads=2, num_key_value_heads=2,
                              max_position_embeddings=256)
+ICL_MODEL = "icl"  # trained apart: task sheets, not the corpora (unlearn.demo.icl)
 
 
 @dataclass
@@ -177,7 +181,41 @@ def build(cfg: BuildConfig, progress: bool = True) -> dict:
     return manifest
 
 
-def parse_args(argv: list[str] | None) -> BuildConfig:
+def build_icl(out: str | Path, recipe: ICLRecipe, seed: int = 0, progress: bool = True) -> dict:
+    """Train the in-context demo model into OUT/models/icl with OUT/models/tokenizer; the demo
+    tasks (OUT/demo/tasks) are written first if missing. Its manifest (recipe, steps, time, probe)
+    goes to OUT/models/icl/manifest.json; returns it."""
+    from tqdm.auto import tqdm
+
+    from unlearn.demo.icl import train
+    from unlearn.demo.tasks import write_tasks
+
+    out = Path(out)
+    tokenizer = out / "models" / "tokenizer"
+    if not (tokenizer / "tokenizer.json").is_file():
+        raise FileNotFoundError(f"{tokenizer} has no tokenizer.json: build the tokenizer first "
+                                "(python -m unlearn build-demo)")
+    tasks = out / "demo" / "tasks"
+    if not tasks.is_dir():
+        write_tasks(tasks, seed=seed)
+    bar = tqdm(desc=f"train {ICL_MODEL}", unit="step", disable=not progress, file=sys.stderr,
+               total=recipe.max_steps)
+
+    def on_progress(info) -> None:
+        bar.set_postfix(loss=f"{info.loss:.3f}")
+        bar.update(1)
+
+    t = time.perf_counter()
+    manifest = train(out / "models" / ICL_MODEL, tasks, tokenizer, recipe, on_progress)
+    bar.close()
+    manifest["seconds"] = round(time.perf_counter() - t, 2)
+    write_json(out / "models" / ICL_MODEL / "manifest.json", manifest, indent=2, sort_keys=False)
+    return manifest
+
+
+def parse_args(argv: list[str] | None) -> tuple[BuildConfig | None, ICLRecipe | None, str]:
+    """The corpus-model build (None when only `icl` was asked for), the icl recipe (None
+    unless `--only icl`) and the output root."""
     p = argparse.ArgumentParser(prog="python -m unlearn build-demo", description=__doc__)
     p.add_argument("--out", default=str(ROOT / "assets"), help="output root (default: assets/)")
     p.add_argument("--seed", type=int, default=0, help="seed for world, init and data order")
@@ -196,8 +234,12 @@ def parse_args(argv: list[str] | None) -> BuildConfig:
     p.add_argument("--batch-size", type=int, default=PretrainConfig.batch_size)
     p.add_argument("--seq-len", type=int, default=PretrainConfig.seq_len)
     p.add_argument("--lr", type=float, default=PretrainConfig.lr)
-    p.add_argument("--only", choices=sorted(MODEL_CORPORA), action="append",
-                   help="train only this model (repeatable)")
+    p.add_argument("--only", choices=sorted([*MODEL_CORPORA, ICL_MODEL]), action="append",
+                   help="train only this model (repeatable); icl: the in-context demo model")
+    p.add_argument("--icl-cpu-minutes", type=float, default=ICLRecipe.cpu_minutes,
+                   help="CPU-time cap of the icl training (steps: --max-steps)")
+    p.add_argument("--icl-wall-minutes", type=float, default=None,
+                   help="wall-clock cap of the icl training as well (default: none)")
     p.add_argument("--skip-world", action="store_true", help="reuse OUT/demo as it is")
     p.add_argument("--tiny", action="store_true",
                    help="tiny model and vocab (a smoke test of the whole command)")
@@ -208,25 +250,45 @@ def parse_args(argv: list[str] | None) -> BuildConfig:
                                batch_size=args.batch_size, lr=args.lr,
                                max_steps=args.max_steps, seed=args.seed,
                                warmup_steps=2 if args.tiny else PretrainConfig.warmup_steps)
-        return BuildConfig(out=args.out, seed=args.seed,
-                           vocab_size=512 if args.tiny else args.vocab_size,
-                           models=tuple(args.only or MODEL_CORPORA), skip_world=args.skip_world,
-                           jobs=args.jobs,
-                           model=TINY_MODEL if args.tiny else TinyLlamaConfig(), train=train)
+        models = tuple(m for m in args.only or MODEL_CORPORA if m != ICL_MODEL)
+        icl = None
+        if ICL_MODEL in (args.only or ()):
+            tiny = {"hidden_size": 32, "intermediate_size": 64, "heads": 2, "eval_every": 1,
+                    "eval_queries": 4} if args.tiny else {}
+            icl = ICLRecipe(**{"seed": args.seed, "cpu_minutes": args.icl_cpu_minutes,
+                               "wall_minutes": args.icl_wall_minutes,
+                               "threads": args.threads or 1, **tiny,
+                               **({"max_steps": args.max_steps} if args.max_steps else {})})
+        cfg = None if not models else BuildConfig(
+            out=args.out, seed=args.seed, vocab_size=512 if args.tiny else args.vocab_size,
+            models=models, skip_world=args.skip_world, jobs=args.jobs,
+            model=TINY_MODEL if args.tiny else TinyLlamaConfig(), train=train)
+        return cfg, icl, args.out
     except ValueError as exc:
         p.error(str(exc))
         raise  # unreachable: p.error exits
 
 
 def main(argv: list[str] | None = None) -> int:
-    cfg = parse_args(argv)
-    if cfg.skip_world and not (Path(cfg.out) / "demo" / "target.txt").exists():
-        print(f"error: --skip-world but {cfg.out}/demo/target.txt does not exist", file=sys.stderr)
-        return 2
-    manifest = build(cfg)
-    print(json.dumps({"timings_seconds": manifest["timings_seconds"],
-                      "models": {k: {"final_loss": v["final_loss"], "steps": v["steps"]}
-                                 for k, v in manifest["models"].items()}}, indent=2))
+    cfg, icl, out = parse_args(argv)
+    if cfg is not None:
+        if cfg.skip_world and not (Path(cfg.out) / "demo" / "target.txt").exists():
+            print(f"error: --skip-world but {cfg.out}/demo/target.txt does not exist",
+                  file=sys.stderr)
+            return 2
+        manifest = build(cfg)
+        print(json.dumps({"timings_seconds": manifest["timings_seconds"],
+                          "models": {k: {"final_loss": v["final_loss"], "steps": v["steps"]}
+                                     for k, v in manifest["models"].items()}}, indent=2))
+    if icl is not None:
+        try:
+            manifest = build_icl(out, icl, seed=icl.seed)
+        except FileNotFoundError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(json.dumps({ICL_MODEL: {k: manifest[k] for k in
+                                      ("steps", "tokens", "minutes", "cpu_minutes",
+                                       "final_probe")}}, indent=2))
     return 0
 
 

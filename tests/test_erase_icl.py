@@ -1,0 +1,69 @@
+"""The in-context demo model: its training sheets, `build-demo --only icl`, and the committed
+model (assets/models/icl) learning the demo tasks from examples in its prompt."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+import sys
+
+from tests.conftest import ASSETS, ROOT
+from unlearn.demo.icl import ICLRecipe, sheet
+from unlearn.demo.tasks import SPECS
+
+
+def test_sheets_keep_one_label_per_key_and_flag_repeats():
+    recipe = ICLRecipe()
+    rng = random.Random(0)
+    prompts = {s.prompt.format(input=""): s for s in SPECS}
+    for progress in (0.0, 0.5, 1.0):
+        for _ in range(50):
+            pieces = sheet(rng, recipe, progress)
+            assert recipe.lines_min <= len(pieces) <= recipe.lines_max
+            label_of, seen = {}, set()
+            for text, answer, repeated in pieces:
+                spec = next(s for suffix, s in prompts.items() if text.endswith(suffix))
+                key = next(k for k in spec.keys if f" {k} " in f" {text.strip()} ")
+                assert answer == spec.answer.format(output=answer.strip())
+                assert answer.strip() in spec.labels
+                assert label_of.setdefault(key, answer) == answer  # one label per key per sheet
+                assert repeated == (key in seen)
+                seen.add(key)
+                if progress == 0.0:  # bare "key is label" lines at the start of the curriculum
+                    assert text.strip() == spec.prompt.format(input=key)
+
+
+def test_build_demo_only_icl_writes_model_manifest_and_curve(tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    shutil.copytree(ASSETS / "models" / "tokenizer", tmp_path / "models" / "tokenizer")
+    proc = subprocess.run(
+        [sys.executable, "-m", "unlearn", "build-demo", "--only", "icl", "--tiny", "--out",
+         str(tmp_path), "--max-steps", "3", "--seed", "2"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "train icl" in proc.stderr  # progress is shown
+    icl = tmp_path / "models" / "icl"
+    manifest = json.loads((icl / "manifest.json").read_text())
+    assert manifest["steps"] == 3 and manifest["recipe"]["seed"] == 2
+    assert manifest["recipe"]["hidden_size"] == 32 and manifest["seconds"] > 0
+    assert set(manifest["final_probe"]) == {"acc0", "acc8"}
+    curve = [json.loads(line) for line in (icl / "curve.jsonl").read_text().splitlines()]
+    assert [p["step"] for p in curve] == [1, 2, 3]
+    assert all(p["tokens"] > 0 for p in curve)
+    for spec in SPECS:  # the tasks were missing, so they were written
+        assert (tmp_path / "demo" / "tasks" / spec.name / "task.json").is_file()
+    assert not (tmp_path / "models" / "manifest.json").exists()  # corpus models untouched
+    model = AutoModelForCausalLM.from_pretrained(icl)
+    assert AutoTokenizer.from_pretrained(icl).bos_token_id is not None
+    assert type(model).__name__ == "LlamaForCausalLM"
+
+
+def test_build_demo_only_icl_needs_a_tokenizer(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "unlearn", "build-demo", "--only", "icl",
+                           "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2
+    assert "tokenizer" in proc.stderr and "Traceback" not in proc.stderr
