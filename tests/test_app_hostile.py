@@ -178,11 +178,11 @@ def classify(call) -> str:
 
 ENDPOINTS = ["/generate", "/stop", "/sample_k", "/flag", "/pick_attack", "/check_upload",
              "/run_probes", "/pick_probe", "/token_probabilities", "/refresh", "/steps_plot",
-             "/validate_anchors", "/add_row", "/select_row", "/delete_row", "/lambda_2",
-             "/import_dictionary", "/lambda_3", "/lambda_4", "/suggest_anchors", "/select_row_1",
+             "/validate_anchors", "/add_row", "/select_row", "/delete_row", "/lambda_3",
+             "/import_dictionary", "/lambda_4", "/lambda_5", "/suggest_anchors", "/select_row_1",
              "/accept", "/accept_1", "/preview_translation", "/start_finetune",
              "/cancel_finetune", "/load_final", "/load_run", "/refresh_1", "/build_report",
-             "/operator_login", "/lambda_5", "/erase_select", "/pick_row", "/erase_delete",
+             "/operator_login", "/lambda_6", "/erase_select", "/pick_row", "/erase_delete",
              "/erase_answer", "/erase_accuracy", "/cost_chart", "/run_adversarial"]
 
 

@@ -302,6 +302,8 @@ class SideBySideTab:
                 cancel.set()
             stream.close()
         stopped = cancel.is_set()
+        if session.cancel is cancel:  # this run is over: a Stop now has nothing to stop
+            session.cancel = None
         grades = ({side: self.judge.grade(prompt, text) for side, text, err
                    in zip(SIDES, texts, errors, strict=True) if not err}
                   if self.judge is not None else {})
