@@ -102,7 +102,10 @@ def test_stop_cancels_generation(client):
     while time.time() < deadline and not any(o[0] for o in job.outputs()):
         time.sleep(0.05)
     t0 = time.time()
-    assert "Stopping" in client.predict(api_name="/stop")
+    # Stop answers with the run's final status once it is over (or "Stopping..." after a
+    # bounded wait on a slow machine)
+    answer = client.predict(api_name="/stop")
+    assert answer.startswith(("Stopped", "Stopping...")), answer
     final = job.result(timeout=30)
     assert time.time() - t0 < 10
     left, right, status, log_file = final

@@ -70,7 +70,11 @@ def test_side_by_side_streams_both_panes_and_logs(app, session):
     assert len(_path(second[tab.log_btn]).read_text().splitlines()) == 2
 
 
-def test_side_by_side_stop_sets_flag_and_ends_run(app, session):
+def test_side_by_side_stop_sets_flag_and_ends_run(app, session, monkeypatch):
+    import ui.tab_side_by_side
+
+    # the run is driven from this thread, so Stop cannot wait for its final status here
+    monkeypatch.setattr(ui.tab_side_by_side, "STOP_WAIT_S", 0.0)
     tab = app.whp.side_by_side
     it = _generate(tab, session, max_new=240, temperature=0.8)  # context 256
     next(it)  # the "Generating..." update
@@ -82,6 +86,24 @@ def test_side_by_side_stop_sets_flag_and_ends_run(app, session):
     assert "Stopped" in rest[-1][tab.status]
     assert session.log[-1]["stopped"] is True
     assert tab.stop(session) == {tab.status: "Nothing to stop."}
+
+
+def test_stop_answers_with_the_final_status_of_the_run(app, session):
+    """As in the app, the run streams in another thread: Stop waits for it to end and answers
+    with its final status, so the page shows "Stopped" whichever answer arrives last."""
+    import threading
+
+    tab = app.whp.side_by_side
+    it = _generate(tab, session, max_new=240, temperature=0.8)
+    next(it)
+    next(it)
+    updates: list = []
+    runner = threading.Thread(target=lambda: updates.extend(it))
+    runner.start()
+    answer = tab.stop(session)[tab.status]
+    runner.join(timeout=30)
+    assert answer.startswith("Stopped")
+    assert answer == updates[-1][tab.status]
 
 
 def test_side_by_side_chat_mode_and_empty_prompt(app, session):

@@ -32,6 +32,8 @@ class Session:
     log: list[dict] = field(default_factory=list)  # Side by side runs, for the JSONL download
     cancel: threading.Event | None = None  # stop flag of the running side-by-side stream
     run_id: str | None = None  # id of that stream in ui.gpu_tasks (plain data for the GPU)
+    run_over: threading.Event | None = None  # set when that run has written its final status
+    run_status: str = ""  # that final status line (Stop returns it once the run is over)
     probe_rows: list[dict] = field(default_factory=list)  # last Completion probes results
     probe_scores: dict[str, Any] = field(default_factory=dict)
     operator: bool = False  # logged in as operator (public mode; ui/public.py)

@@ -125,6 +125,9 @@ def chat_warning(models, mode: str, template: str) -> str:
 _FLAG_LOCK = threading.Lock()
 
 
+STOP_WAIT_S = 10.0  # how long Stop waits for the run's final status before answering
+
+
 class SideBySideTab:
     """Components and handlers of the Side by side tab."""
 
@@ -282,7 +285,8 @@ class SideBySideTab:
         except ModelLoadError as exc:
             raise gr.Error(str(exc)) from exc
         cancel = threading.Event()  # this process's flag: stop reading the stream
-        session.cancel, session.run_id = cancel, uuid.uuid4().hex
+        over = threading.Event()  # set once this run's final status is known (Stop waits on it)
+        session.cancel, session.run_id, session.run_over = cancel, uuid.uuid4().hex, over
         texts: tuple[str, ...] = ("",) * len(SIDES)
         errors: list[str | None] = [None] * len(SIDES)
         t0 = time.perf_counter()
@@ -316,17 +320,24 @@ class SideBySideTab:
             "errors": dict(zip(SIDES, errors, strict=True)),
             "leak_grades": {side: g.grade for side, g in grades.items()}})
         path = write_jsonl(self.ctx.session_file(session, "side_by_side_log.jsonl"), session.log)
-        yield {**dict(zip(self.panes.values(), texts, strict=True)),
-               self.status: status_line(stopped, errors, time.perf_counter() - t0,
-                                        len(session.log)) + leak_line(grades)
-               + chat_warning(models, mode, settings.chat_template),
+        status = (status_line(stopped, errors, time.perf_counter() - t0, len(session.log))
+                  + leak_line(grades) + chat_warning(models, mode, settings.chat_template))
+        if session.run_over is over:
+            session.run_status = status
+        over.set()
+        yield {**dict(zip(self.panes.values(), texts, strict=True)), self.status: status,
                self.log_btn: gr.DownloadButton(value=str(path), interactive=True)}
 
     def stop(self, session: Session):
-        """Set the cancel flag: both generate calls stop at their next step."""
+        """Set the cancel flag (both generate calls stop at their next step) and wait, bounded,
+        for the run's final status: Stop's answer and the run's last update then say the same,
+        in whichever order they reach the page."""
         if session.cancel is not None and not session.cancel.is_set():
+            over = session.run_over
             session.cancel.set()
             gpu_tasks.cancel_stream(session.run_id)
+            if over is not None and over.wait(STOP_WAIT_S) and session.run_over is over:
+                return {self.status: session.run_status}
             return {self.status: "Stopping..."}
         return {self.status: "Nothing to stop."}
 
