@@ -88,6 +88,21 @@ def test_side_by_side_stop_sets_flag_and_ends_run(app, session, monkeypatch):
     assert tab.stop(session) == {tab.status: "Nothing to stop."}
 
 
+def test_a_run_that_cannot_start_says_so_in_the_status(app, session):
+    """Prompt + new tokens over the context: the status says why (it was left at
+    "Generating..." before), the error reaches the page, and Stop has nothing to stop."""
+    import gradio as gr
+
+    tab = app.whp.side_by_side
+    it = _generate(tab, session, max_new=512)
+    assert next(it)[tab.status] == "Generating..."
+    update = next(it)
+    assert update[tab.status].startswith("Not run: ") and "too long" in update[tab.status]
+    with pytest.raises(gr.Error, match="too long"):
+        next(it)
+    assert tab.stop(session) == {tab.status: "Nothing to stop."}
+
+
 def test_stop_answers_with_the_final_status_of_the_run(app, session):
     """As in the app, the run streams in another thread: Stop waits for it to end and answers
     with its final status, so the page shows "Stopped" whichever answer arrives last."""

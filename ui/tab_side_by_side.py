@@ -301,6 +301,14 @@ class SideBySideTab:
                 if cancel.is_set():  # under ZeroGPU the stream runs in another process
                     break
             ended = True
+        except (ValueError, gr.Error) as exc:  # e.g. prompt + new tokens over the context
+            ended = True
+            message = exc.message if isinstance(exc, gr.Error) else str(exc)
+            if session.cancel is cancel:
+                session.cancel = None
+            over.set()
+            yield {self.status: f"Not run: {message}"}  # not left at "Generating..."
+            raise gr.Error(message) from exc
         finally:
             if not ended:  # closed by Gradio (client gone): nothing is left to stop
                 cancel.set()
