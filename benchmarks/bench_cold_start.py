@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from ui.store import READY_LOG  # noqa: E402
+from unlearn.runtime import write_text  # noqa: E402
 
 BEFORE = "10f0e84"  # main before issue 16's background loading
 TIMEOUT = 300.0
@@ -136,8 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 1:
         parser.error("--runs must be >= 1")
     result = run_bench(args.runs, args.before)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    write_text(args.out, json.dumps(result, indent=1) + "\n")  # atomic, folder made
     print(markdown(result) if args.markdown else json.dumps(result, indent=1))
     return 0
 

@@ -26,6 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from unlearn.runtime import write_text  # noqa: E402
+
 BASELINE = ROOT / "assets" / "models" / "baseline"
 MB = 1024 ** 2
 
@@ -132,8 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (BASELINE / "config.json").is_file():
         parser.error(f"demo baseline not found at {BASELINE}")
     result = run_bench(args.runs)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    write_text(args.out, json.dumps(result, indent=1) + "\n")  # atomic, folder made
     print(markdown(result) if args.markdown else json.dumps(result, indent=1))
     return 0
 
