@@ -11,11 +11,13 @@ original text:
   is that same token (collateral damage = 1 - keep);
 * forget: where the reference disagrees with the baseline (target knowledge or style), how often
   the label differs from the baseline;
-* keep by half of the block (translation drift along a block).
+* keep by half of the block (translation drift along a block);
+* name the target: the share of trained labels that are the first token of one of the target's
+  own one-word anchored terms (what rule 3, our extension, removes).
 
-Variants: Eq. 1 in log-probability and raw-logit space, alpha 0 (the translated baseline alone),
-with and without rule 2. Also prints how far the reinforced model's rows sit above the
-translated baseline's, and how often Eq. 1's ReLU fires on raw logits.
+Variants: Eq. 1 in log-probability and raw-logit space, with rule 3, alpha 0 (the translated
+baseline alone), with and without rule 2. Also prints how far the reinforced model's rows sit
+above the translated baseline's, and how often Eq. 1's ReLU fires on raw logits.
 """
 
 from __future__ import annotations
@@ -70,11 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     picked = random.Random(args.seed).sample(range(len(ranges)), min(args.blocks, len(ranges)))
     half = args.block_size // 2
     variants = {"logprob": ("logprob", (1, 2), args.alpha),
+                "logprob + rule 3": ("logprob", (1, 2, 3), args.alpha),
                 "logit": ("logit", (1, 2), args.alpha),
                 "translated baseline (alpha 0)": ("logprob", (1, 2), 0.0),
                 "logprob, rule 1 only": ("logprob", (1,), args.alpha),
                 "translated baseline, rule 1 only": ("logprob", (1,), 0.0)}
-    tally = {name: [0, 0, 0, 0, 0, 0, 0, 0] for name in variants}
+    tally = {name: [0] * 10 for name in variants}
+    key_tokens = torch.tensor(matcher.key_first_tokens(), dtype=torch.long)
     shift, fired, rows = 0.0, 0.0, 0
     with torch.inference_mode():
         for k in picked:
@@ -114,14 +118,17 @@ def main(argv: list[str] | None = None) -> int:
                 c[5] += int((same & first).sum())
                 c[6] += int((pred == p_base[:-1])[same & ~first].sum())
                 c[7] += int((same & ~first).sum())
+                c[8] += int(torch.isin(pred, key_tokens)[trained].sum())
+                c[9] += int(trained.sum())
     print(f"{len(picked)} blocks of {args.block_size} tokens, alpha {args.alpha:g}, "
           f"text format {fmt}")
     print(f"reinforced minus translated baseline, mean over a row: {shift / rows:.3f} logits; "
           f"ReLU fires on {fired / rows:.1%} of raw logits")
-    print(f"\n{'labels':<34}{'keep':>8}{'forget':>8}{'keep 1st half':>15}{'keep 2nd half':>15}")
+    print(f"\n{'labels':<34}{'keep':>8}{'forget':>8}{'keep 1st half':>15}{'keep 2nd half':>15}"
+          f"{'name the target':>17}")
     for name, c in tally.items():
-        r = [c[i] / max(c[i + 1], 1) for i in (0, 2, 4, 6)]
-        print(f"{name:<34}{r[0]:>8.3f}{r[1]:>8.3f}{r[2]:>15.3f}{r[3]:>15.3f}")
+        r = [c[i] / max(c[i + 1], 1) for i in (0, 2, 4, 6, 8)]
+        print(f"{name:<34}{r[0]:>8.3f}{r[1]:>8.3f}{r[2]:>15.3f}{r[3]:>15.3f}{r[4]:>17.4f}")
     print(f"\n(keep: n={tally['logprob'][1]} generic positions; "
           f"forget: n={tally['logprob'][3]} positions where the reference disagrees)")
     return 0

@@ -157,7 +157,7 @@ def test_label_convention_is_what_llama_expects(tiny_model):
 def test_label_config_validation():
     assert LabelConfig(alphas=5).alphas == (5.0,)
     for bad in ({"alphas": ()}, {"alphas": (-1.0,)}, {"alphas": (5, 5.0)}, {"block_size": 2},
-                {"batch_size": 0}, {"rules": (3,)}, {"max_translated_length": 1}):
+                {"batch_size": 0}, {"rules": (4,)}, {"max_translated_length": 1}):
         with pytest.raises(ValueError):
             LabelConfig(**bad)
     assert label_column(5.0) == "labels_alpha_5" and label_column(2.5) == "labels_alpha_2.5"

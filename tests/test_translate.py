@@ -317,3 +317,27 @@ def test_demo_dictionary_covers_target():
         assert tr.spans
         left |= set(pattern.findall(plain(tok, tr.translated_ids)))
     assert left == set(), f"untranslated unique terms: {sorted(left)}"
+
+
+def test_rule3_forbids_the_targets_own_one_word_terms_everywhere(sp_tok):
+    """Rule 3 (opt-in extension): the first token of each one-word key is forbidden at every
+    position, on top of rule 2; multi-word keys and tokens that begin a translation are not."""
+    anchors = AnchorDictionary({"Harry": ["Jon"], "Hogwarts": ["Mystic Academy"],
+                                "Harry Potter": ["Jon Smith"], "Ron": ["Mark", "Sir Ron"]})
+    m = AnchorMatcher(sp_tok, anchors)
+    ids = sp_tok("He met Harry and the friend")["input_ids"]
+    tid = sp_tok.convert_tokens_to_ids
+    # " Ron" is banned ("Sir Ron" begins with " Sir"); " Potter" only occurs in a multi-word key;
+    # the possessive "Harry's" is one whole-word token here, so it is banned too
+    assert m.key_first_tokens() == sorted({tid("▁Harry"), tid("▁Harry's"), tid("▁Hog"),
+                                           tid("▁Ron")})
+    paper = translate_block(ids, sp_tok, m, choice={"Harry": "Jon"}, rules=(1, 2))
+    ours = translate_block(ids, sp_tok, m, choice={"Harry": "Jon"}, rules=(1, 2, 3))
+    keys = set(m.key_first_tokens())
+    assert all(set(f) == set(g) | keys for f, g in zip(ours.forbidden, paper.forbidden,
+                                                         strict=True))
+    assert tid("▁Jon") in ours.forbidden[-1] and tid("▁Jon") not in ours.forbidden[0]
+    assert ours.mapping == paper.mapping and ours.translated_ids == paper.translated_ids
+    # a key token that also begins a translation stays allowed: the dictionary offers it
+    shared = AnchorMatcher(sp_tok, AnchorDictionary({"Harry": ["Jon"], "Jon": ["Mark"]}))
+    assert shared.key_first_tokens() == sorted({tid("▁Harry"), tid("▁Harry's")})  # no "▁Jon"

@@ -87,13 +87,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
                                      description="Who's Harry Potter unlearning")
     sub = parser.add_subparsers(dest="command", required=True)
     subs: dict[str, argparse.ArgumentParser] = {}
-    label_flags = {"alphas": "--alpha", "space": "--label-space"}
+    label_flags = {"alphas": "--alpha", "space": "--label-space", "rules": "--label-rule"}
 
     p = subs["whp"] = sub.add_parser(
         "whp", help="reinforce -> labels -> finetune into one run directory")
     add_options(p, WHPConfig, only=("baseline", "target", "anchors", "out"))
     g = p.add_argument_group("labels")
-    add_options(g, LabelConfig, only=("alphas", "space", "batch_size", "dtype"),
+    add_options(g, LabelConfig, only=("alphas", "space", "rules", "batch_size", "dtype"),
                 flags={**label_flags, "batch_size": "--label-batch-size",
                        "dtype": "--label-dtype"}, dest_prefix="labels.")
     g = p.add_argument_group("reinforce")
@@ -119,8 +119,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     p.add_argument("--target", type=existing_file, required=True)
     p.add_argument("--anchors", type=existing_file, required=True)
     p.add_argument("--out", required=True, help="folder for the label dataset")
-    add_options(p, LabelConfig, only=("alphas", "space", "batch_size", "block_size", "device",
-                                      "dtype", "seed", "shard_size"), flags=label_flags,
+    add_options(p, LabelConfig, only=("alphas", "space", "rules", "batch_size", "block_size",
+                                      "device", "dtype", "seed", "shard_size"), flags=label_flags,
                 defaults={"device": "cpu"})
     add_options(p, WHPConfig, only=("text_format", "max_target_tokens"))
 

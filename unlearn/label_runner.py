@@ -66,8 +66,10 @@ class LabelConfig:
     block_size: int = block_size_field(minimum=4)  # BOS included
     batch_size: int = option(8, "blocks per forward pass", check=at_least(1))
     seed: int = seed_field()  # per-block choice of translations
-    rules: tuple[int, ...] = option((1, 2), "consistency rules to apply (ablations only)",
-                                    check=each(one_of((1, 2))))
+    rules: tuple[int, ...] = option(
+        (1, 2), "consistency rules: 1 and 2 are the paper's (leave one out for ablations only); "
+        "add 3 (our extension) to keep the target's own one-word terms out of every generic label",
+        check=each(one_of((1, 2, 3))))
     shard_size: int = option(64, "blocks per resumable shard on disk", check=at_least(1))
     max_translated_length: int | None = option(
         None, "crop translated blocks (None: the model's max positions)", check=at_least(2))

@@ -104,6 +104,7 @@ class AnchorMatcher:
         self._first_cache: dict[str, dict[str | None, frozenset[int]]] = {}
         self.trie: dict = {}
         self._related: dict[str, frozenset[str]] | None = None
+        self._key_first: list[int] | None = None
         self.variants: dict[tuple[int, ...], tuple[str, str, str]] = {}
         self._build()
 
@@ -208,6 +209,26 @@ class AnchorMatcher:
             by_ctx[None] = frozenset().union(*by_ctx.values())
             self._first_cache[translation] = by_ctx
         return by_ctx.get(context, frozenset())
+
+    def key_first_tokens(self) -> list[int]:
+        """Rule 3 (our extension, not in the paper): the after-a-space first token of every
+        one-word key ("Dunmarrow", "Hogwarts" -> " Hog"), sorted. Tokens that also begin a
+        translation are left out, so a generic word the dictionary offers is never banned, and
+        multi-word keys are skipped ("Order of the Phoenix" would ban " Order")."""
+        if self._key_first is None:
+            generic: set[int] = set()
+            for translations in self.anchors.entries.values():
+                for t in translations:
+                    generic |= self.first_tokens(t)
+            ban: set[int] = set()
+            for key in self.anchors.entries:
+                words = key.split()
+                while len(words) > 1 and words[0].casefold() in ARTICLES:
+                    words = words[1:]
+                if len(words) == 1:
+                    ban |= self.first_tokens(words[0], "space")
+            self._key_first = sorted(ban - generic)
+        return self._key_first
 
     def _ends_word(self, ids: tuple[int, ...], k: int) -> bool:
         """True when token `k` of `ids` ends a word: it is the last token, or the next one does
@@ -344,8 +365,11 @@ def translate_block(ids: list[int], tokenizer, anchors: AnchorDictionary | Ancho
     `ids` is the original block (BOS included if the caller has one; special tokens never match).
     `choice` maps key -> translation for this block; when None it is drawn with `rng`
     (default `random.Random(0)`) via `choose_translations`. `rules` selects the consistency rules
-    (1: mask the position predicting a repeated term, 2: forbid used translations' first tokens);
-    leaving one out exists for tests and ablations only.
+    (1: mask the position predicting a repeated term, 2: forbid used translations' first tokens;
+    the paper's two, the default); leaving one out exists for tests and ablations only. Rule 3 is
+    our opt-in extension: the target's own one-word terms (`AnchorMatcher.key_first_tokens`) are
+    forbidden at every position, so no generic label names the target (without it a baseline
+    whose only professors are the target's teaches "Professor Dunmarrow" as the generic answer).
     """
     matcher = get_matcher(tokenizer, anchors)
     if choice is None:
@@ -414,6 +438,12 @@ def translate_block(ids: list[int], tokenizer, anchors: AnchorDictionary | Ancho
                     ban |= matcher.first_tokens(t, ctx) | matcher.first_tokens(t, "space")
                 active[ctx] = sorted(ban)
             forbidden[pos] = active[ctx]
+    if 3 in rules and (keys := matcher.key_first_tokens()):
+        merged: dict[int, list[int]] = {}  # id of a shared rule-2 list -> merged shared list
+        for pos, ban in enumerate(list(forbidden)):  # the copy keeps every original list alive
+            if id(ban) not in merged:
+                merged[id(ban)] = sorted(set(ban) | set(keys))
+            forbidden[pos] = merged[id(ban)]
     return Translation(ids, translated, mapping, forbidden, spans, tspans)
 
 
