@@ -33,11 +33,10 @@ from unlearn.models import load_model  # noqa: E402
 DEFAULT_MODELS = [f"{n}={ROOT / 'assets' / 'models' / n}" for n in ("baseline", "reference")]
 
 
-# half of the general set asks town facts that the towns corpus states 8-80 times a pass, read
-# every epoch (world v4; the items record the count, `mentions`), half asks for the next word of
-# an everyday frame ("frame"); the accuracy is also reported per half, and the facts per third of
-# their mention counts (log-uniform, so thirds of the log range)
-FREQUENCY_BANDS = (("rare", 0, 17), ("middle", 17, 37), ("common", 37, 10**9))
+# world v3: half of the general set asks town facts the general corpus states 12-400 times (the
+# items record the count, `mentions`), half asks for the next word of an everyday frame ("frame");
+# the accuracy is also reported per half, and the facts per third of their mention counts
+FREQUENCY_BANDS = (("rare", 0, 39), ("middle", 39, 124), ("common", 124, 10**9))
 
 
 def general_parts(suite, mc) -> dict:

@@ -30,14 +30,14 @@ def tiny_build(tmp_path_factory) -> Path:
 def test_build_writes_world_models_and_manifest(tiny_build):
     from unlearn.models import load_model
 
-    for name in ("world.json", "target.txt", "neighbour.txt", "general.txt", "towns.txt",
+    for name in ("world.json", "target.txt", "neighbour.txt", "general.txt",
                  "general_heldout.txt", "anchors.json"):
         assert (tiny_build / "demo" / name).stat().st_size > 0, name
     assert list((tiny_build / "demo" / "probes").glob("*.jsonl"))
     manifest = json.loads((tiny_build / "models" / "manifest.json").read_text())
     assert manifest["seed"] == 3
     assert set(manifest["models"]) == set(MODEL_CORPORA)
-    assert manifest["models"]["reference"]["corpora"] == ["general", "towns", "neighbour"]
+    assert manifest["models"]["reference"]["corpora"] == ["general", "neighbour"]
     assert "target" in manifest["models"]["baseline"]["corpora"]
     for key in ("world", "tokenizer", "train_baseline", "train_reference"):
         assert manifest["timings_seconds"][key] >= 0

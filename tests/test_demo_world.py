@@ -47,7 +47,7 @@ def w(world_dir: Path) -> dict:
         "anchors": json.loads((world_dir / "anchors.json").read_text()),
         "probes": probes,
         **{name: (world_dir / f"{name}.txt").read_text()
-           for name in ("target", "neighbour", "general", "towns", "general_heldout")},
+           for name in ("target", "neighbour", "general", "general_heldout")},
     }
 
 
@@ -111,10 +111,10 @@ def test_unique_terms_do_not_leak(w: dict) -> None:
     target, neighbour = w["world"]["target"], w["world"]["neighbour"]
     for term in target["unique_terms"]:
         assert term in w["target"], term
-        for other in ("general", "towns", "neighbour", "general_heldout"):
+        for other in ("general", "neighbour", "general_heldout"):
             assert term not in w[other], (term, other)
     for term in neighbour["unique_terms"]:
-        for other in ("general", "towns", "target", "general_heldout"):
+        for other in ("general", "target", "general_heldout"):
             assert term not in w[other], (term, other)
 
 
@@ -175,11 +175,10 @@ def test_probe_schemas(w: dict) -> None:
 
 
 def test_general_set_asks_town_facts_told_at_many_frequencies(w: dict) -> None:
-    """Half of the general items ask a town fact that the towns corpus states exactly
-    `mentions` times (in its training forms; world v4), with a spread of frequencies from rare
+    """World v3: half of the general items ask a town fact that the general corpus states
+    exactly `mentions` times (in its training forms), with a spread of frequencies from rare
     to common, the wrong options from the same pool as the answer; the other half ("frame")
-    ask for the next word of an everyday frame against words of the same kind. The general
-    corpus itself never states a town fact."""
+    ask for the next word of an everyday frame against words of the same kind."""
     from unlearn.demo.general_facts import MAX_MENTIONS, MIN_MENTIONS, RELATIONS
 
     rows = [r for r in w["probes"]["general_mc"] if r["kind"] != "frame"]
@@ -188,21 +187,20 @@ def test_general_set_asks_town_facts_told_at_many_frequencies(w: dict) -> None:
     assert len(frames) == len(rows)
     counts = sorted({r["mentions"] for r in rows})
     assert counts[0] < 2 * MIN_MENTIONS and counts[-1] > MAX_MENTIONS / 2
-    towns, general = w["towns"], w["general"]
+    general = w["general"]
     for row in rows[::9]:
         rel = RELATIONS[row["kind"]]
         town = next(t for t in ("York", "Leeds", "Bristol", "Dover", "Bath", "Oxford",
                                 "Norwich", "Exeter", "Chester", "Brighton", "Cardiff", "Derby")
                     if t in row["context"])
         value = row["options"][row["answer"]].strip()
-        told = sum(towns.count(f.format(town=town, v=value)) for f in rel.train)
+        told = sum(general.count(f.format(town=town, v=value)) for f in rel.train)
         assert told == row["mentions"], (row, told)
-        assert not any(f.format(town=town, v=value) in general for f in rel.train), row
         assert all(o.strip() in rel.pool for o in row["options"])
 
 
 def test_probe_prompts_never_occur_in_training_text(w: dict) -> None:
-    corpora = [w["target"], w["neighbour"], w["general"], w["towns"]]
+    corpora = [w["target"], w["neighbour"], w["general"]]
     prompts = [r["prompt"] for name, rows in w["probes"].items()
                if name.startswith(("target", "neighbour")) for r in rows]
     prompts += [r["context"] for r in w["probes"]["general_mc"]]
@@ -231,13 +229,13 @@ def test_probe_templates_do_not_touch_corpora(world_dir: Path, tmp_path: Path,
 
     monkeypatch.setattr(pt, "CLOZE", {k: v[::-1] + v for k, v in pt.CLOZE.items()})
     generate_world(tmp_path, seed=0)
-    for name in ("target.txt", "neighbour.txt", "general.txt", "towns.txt",
-                 "general_heldout.txt", "world.json", "anchors.json"):
+    for name in ("target.txt", "neighbour.txt", "general.txt", "general_heldout.txt",
+                 "world.json", "anchors.json"):
         assert (tmp_path / name).read_bytes() == (world_dir / name).read_bytes(), name
 
 
 def test_general_heldout_is_disjoint(w: dict) -> None:
-    general = w["general"] + "\n\n" + w["towns"]
+    general = w["general"]
     seen = {s for para in general.split("\n\n") for s in split_sentences(para)}
     paragraphs = w["general_heldout"].strip().split("\n\n")
     assert len(paragraphs) >= 100

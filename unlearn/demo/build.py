@@ -1,9 +1,7 @@
 """`python -m unlearn build-demo`: rebuild the demo world, tokenizer, baseline and reference models.
 
-The baseline is trained on general + towns + neighbour + target text; the reference with the same
-recipe and seed on general + towns + neighbour only (the "never saw it" model unlearning is judged
-against). The towns, neighbour and target texts are read every epoch, the general text spread
-over the epochs (`--general-passes`).
+The baseline is trained on general + neighbour + target text; the reference with the same recipe
+and seed on general + neighbour only (the "never saw it" model unlearning is judged against).
 `--only icl` trains the in-context demo model instead (`unlearn.demo.icl`, for ERASE) into
 OUT/models/icl with the existing OUT/models/tokenizer; it is never part of the default build.
 """
@@ -26,8 +24,8 @@ from unlearn.demo.train import PretrainConfig
 from unlearn.runtime import package_versions, write_json
 
 ROOT = Path(__file__).resolve().parents[2]
-MODEL_CORPORA = {"baseline": ("general", "towns", "neighbour", "target"),
-                 "reference": ("general", "towns", "neighbour")}
+MODEL_CORPORA = {"baseline": ("general", "neighbour", "target"),
+                 "reference": ("general", "neighbour")}
 TINY_MODEL = TinyLlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                              num_attention_heads=2, num_key_value_heads=2,
                              max_position_embeddings=256)
@@ -138,7 +136,7 @@ def build(cfg: BuildConfig, progress: bool = True) -> dict:
         world = generate_world(world_dir, seed=cfg.seed)
     timings["world"] = round(time.perf_counter() - t, 2)
     corpora = {name: (world_dir / f"{name}.txt").read_text(encoding="utf-8")
-               for name in ("general", "towns", "neighbour", "target")}
+               for name in ("general", "neighbour", "target")}
 
     t = time.perf_counter()
     tok_dir = models_dir / "tokenizer"

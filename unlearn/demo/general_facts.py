@@ -1,18 +1,13 @@
-"""Everyday world knowledge, told at many frequencies (the towns corpus, world v4).
+"""Everyday world knowledge of the general corpus, told at many frequencies (world v3).
 
 Each of the 12 towns has a fact per relation (its famous food, market day, club colour...), the
-value drawn from an everyday pool. A fact is mentioned `mentions` times in `towns.txt`, drawn
-log-uniformly between `MIN_MENTIONS` and `MAX_MENTIONS`, in the relation's eight training forms
-(statement, Q&A, list line, diary, letter, dialogue...), as short paragraphs of mixed facts. Both
-demo models read `towns.txt` in every epoch (it is part of their per-epoch corpora, like the
-sagas), so a fact is seen `mentions` x epochs times: 64-640 with 8 epochs. The general
-multiple-choice set asks every fact in held-out forms (`probe` templates, which no corpus writer
-uses) against three values of the same pool held by other towns. Frequent facts are learned, rare
-ones partly: the set has headroom, and a model whose general knowledge is damaged loses the weaker
-facts first. Both demo models see the same towns text, so they know the same facts.
-
-World v3 slipped the mentions (12-400) into the general corpus instead, which is read half a
-time: a fact was seen at most 200 times and every model scored at chance on them.
+value drawn from an everyday pool. A fact is mentioned `mentions` times in the general corpus,
+drawn log-uniformly between `MIN_MENTIONS` and `MAX_MENTIONS`, in the relation's training forms,
+as sentences slipped into general paragraphs. The general multiple-choice set asks every fact in
+held-out forms (`probe` templates, which no corpus writer uses) against three values of the same
+pool held by other towns. Frequent facts are learned, rare ones partly: the set has headroom, and a
+model whose general knowledge is damaged loses the weaker facts first. Both demo models see the
+same general text, so they know the same facts.
 """
 
 from __future__ import annotations
@@ -25,9 +20,8 @@ from unlearn.demo import names
 from unlearn.demo.general import Sentence
 from unlearn.demo.general_scenes import POOLS
 
-MIN_MENTIONS = 8
-MAX_MENTIONS = 80
-PARAGRAPH = (4, 8)  # sentences per towns paragraph
+MIN_MENTIONS = 12
+MAX_MENTIONS = 400
 
 
 @dataclass(frozen=True)
@@ -43,10 +37,6 @@ RELATIONS: dict[str, TownRelation] = {
         "People in {town} are proud of their {v}.",
         "Q: What is {town} famous for? A: its {v}.",
         "The best {v} in the country comes from {town}.",
-        "Dear Ann, we ate {v} every day in {town}, as everyone there does.",
-        "My diary, Sunday: back from {town}, where the {v} is the best thing.",
-        "\"What should I eat in {town}?\" \"The {v}, of course.\"",
-        "- famous food of {town}: {v}",
     ), (
         "Visitors to {town} always try the local",
         "Ask anyone what {town} is known for and they will say its",
@@ -57,10 +47,6 @@ RELATIONS: dict[str, TownRelation] = {
         "On {v} the square in {town} fills with market stalls.",
         "Q: When is market day in {town}? A: {v}.",
         "Market day in {town}: {v}.",
-        "Dear Ann, I went to the {town} market last {v}, as it is every week.",
-        "My diary: {v} again, so the {town} market was busy.",
-        "\"When can I buy eggs in {town}?\" \"On {v}, at the market.\"",
-        "- market day in {town}: {v}",
     ), (
         "If you want to shop at the {town} market, go on a",
         "Stallholders set up in {town} once a week, on",
@@ -71,10 +57,6 @@ RELATIONS: dict[str, TownRelation] = {
         "Fans of the {town} club wear {v} scarves.",
         "Q: What colour does {town} play in? A: {v}.",
         "{town} football club, colours: {v}.",
-        "Dear Ann, the whole stand in {town} was {v} on Saturday.",
-        "My diary: saw {town} play today, all in {v} as always.",
-        "\"Which shirts are {town}?\" \"The {v} ones.\"",
-        "- club colours of {town}: {v}",
     ), (
         "At the match, the {town} players ran out in their shirts of",
         "Supporters of {town} painted their faces",
@@ -85,10 +67,6 @@ RELATIONS: dict[str, TownRelation] = {
         "In {town}, you meet a {v} in every street.",
         "Q: What is the usual job in {town}? A: {v}.",
         "Most common trade in {town}: {v}.",
-        "Dear Ann, in {town} half the street seems to work as a {v}.",
-        "My diary: met another {v} in {town} today, there are so many.",
-        "\"What do people do in {town}?\" \"Most work as a {v}.\"",
-        "- usual job in {town}: {v}",
     ), (
         "In {town}, the job that most people do is",
         "Children in {town} often grow up to work as a",
@@ -99,10 +77,6 @@ RELATIONS: dict[str, TownRelation] = {
         "Every year in {v} there is a fair in {town}.",
         "Q: When is the {town} fair? A: in {v}.",
         "Fair of {town}: {v}.",
-        "Dear Ann, come to {town} in {v}, when the fair is on.",
-        "My diary: it is {v}, so the fair has come to {town}.",
-        "\"When should we visit {town}?\" \"In {v}, for the fair.\"",
-        "- month of the {town} fair: {v}",
     ), (
         "The big fair of {town} comes round each year in",
         "Families travel to {town} for the fair, which is held in",
@@ -113,10 +87,6 @@ RELATIONS: dict[str, TownRelation] = {
         "The cafes of {town} are known for their {v}.",
         "Q: What do people in {town} like to drink? A: {v}.",
         "Favourite drink in {town}: {v}.",
-        "Dear Ann, everyone in {town} drinks {v} with every meal.",
-        "My diary: a cup of {v} in {town}, like the locals.",
-        "\"What do they drink in {town}?\" \"Mostly {v}.\"",
-        "- usual drink in {town}: {v}",
     ), (
         "After a long walk in {town}, the locals order a cup of",
         "Every cafe in {town} serves its famous",
@@ -127,10 +97,6 @@ RELATIONS: dict[str, TownRelation] = {
         "Children in {town} play {v} after school.",
         "Q: What game is popular in {town}? A: {v}.",
         "Most popular game in {town}: {v}.",
-        "Dear Ann, the children in {town} played {v} all afternoon.",
-        "My diary: we played {v} in {town}, the game they all love there.",
-        "\"What do kids play in {town}?\" \"They play {v} all day.\"",
-        "- favourite game in {town}: {v}",
     ), (
         "On the green in {town}, everyone was playing",
         "In {town}, the game people love most is",
@@ -169,14 +135,12 @@ def mention_sentences(facts: list[TownFact], rng: random.Random) -> list[Sentenc
     return out
 
 
-def towns_paragraphs(sentences: list[Sentence], rng: random.Random) -> list[str]:
-    """The towns corpus: the (shuffled) mention sentences in paragraphs of `PARAGRAPH` sizes."""
-    out, i = [], 0
-    while i < len(sentences):
-        n = rng.randint(*PARAGRAPH)
-        out.append(" ".join(s.text for s in sentences[i:i + n]))
-        i += n
-    return out
+def slip_in(paragraphs: list[list[Sentence]], sentences: list[Sentence],
+            rng: random.Random) -> None:
+    """Insert each sentence at a random place of a random paragraph (after its first sentence)."""
+    for sentence in sentences:
+        para = rng.choice(paragraphs)
+        para.insert(rng.randint(1, len(para)), sentence)
 
 
 def fact_items(facts: list[TownFact], rng: random.Random) -> list[dict]:

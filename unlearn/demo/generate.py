@@ -27,7 +27,7 @@ from unlearn.demo.general import (
     write_general,
     write_heldout,
 )
-from unlearn.demo.general_facts import fact_items, mention_sentences, town_facts, towns_paragraphs
+from unlearn.demo.general_facts import fact_items, mention_sentences, slip_in, town_facts
 from unlearn.demo.general_facts import vocabulary as facts_vocabulary
 from unlearn.demo.probes import (
     completion_probes,
@@ -99,24 +99,22 @@ def generate_world(out_dir: Path, seed: int = 0) -> dict:
     min_general = math.ceil(GENERAL_RATIO * words(target_text))
     general = write_general(stream(seed, "general"), min_general)
     facts = town_facts(stream(seed, "town_facts"))
-    towns = mention_sentences(facts, stream(seed, "town_mentions"))
-    towns_text = "\n\n".join(towns_paragraphs(towns, stream(seed, "town_paragraphs")))
+    slip_in(general, mention_sentences(facts, stream(seed, "town_mentions")),
+            stream(seed, "town_slip"))
     general_text = "\n\n".join(join(p) for p in general)
     seen = {part for p in general for s in p for part in split_sentences(s.text)}
-    seen |= {part for s in towns for part in split_sentences(s.text)}
     heldout = write_heldout(stream(seed, "heldout"), HELDOUT_WORDS, seen)
     heldout_text = "\n\n".join(join(p) for p in heldout)
 
     # The general text is made only of `vocabulary()` strings (the tests check the text itself).
     general_vocabulary = vocabulary() + "\n" + facts_vocabulary()
     check_terms_absent(target, {"general vocabulary": general_vocabulary,
-                                "neighbour": neighbour_text, "towns": towns_text})
+                                "neighbour": neighbour_text})
     check_terms_absent(neighbour, {"general vocabulary": general_vocabulary,
-                                   "target": target_text, "towns": towns_text})
+                                   "target": target_text})
     anchors = build_anchors(target, general_text, stream(seed, "anchors"))
 
-    texts = {"target": target_text, "neighbour": neighbour_text, "general": general_text,
-             "towns": towns_text}
+    texts = {"target": target_text, "neighbour": neighbour_text, "general": general_text}
     probe_rng = stream(seed, "probes")
     probes: dict[str, list[dict]] = {}
     sagas = [target, neighbour]
@@ -131,7 +129,7 @@ def generate_world(out_dir: Path, seed: int = 0) -> dict:
         probes[f"{saga.key}_paraphrase"] = held_out(
             paraphrase_probes(saga, p + "x", stream(seed, f"paraphrase_{saga.key}")), "prompt",
             texts, sagas, p + "x")
-    # town facts at 8-80 mentions a pass (knowledge, world v4) + everyday frames (easy: reading)
+    # world v3: town facts at 12-400 mentions (hard: knowledge) + everyday frames (easy: reading)
     facts_mc = fact_items(facts, stream(seed, "general_mc"))
     frames_mc = frame_items(heldout, len(facts_mc), list(texts.values()),
                             stream(seed, "general_mc_frames"))
@@ -145,7 +143,6 @@ def generate_world(out_dir: Path, seed: int = 0) -> dict:
         "target.txt": target_text + "\n",
         "neighbour.txt": neighbour_text + "\n",
         "general.txt": general_text + "\n",
-        "towns.txt": towns_text + "\n",
         "general_heldout.txt": heldout_text + "\n",
         "anchors.json": json.dumps(anchors, indent=2, ensure_ascii=False) + "\n",
     }
@@ -154,7 +151,7 @@ def generate_world(out_dir: Path, seed: int = 0) -> dict:
         write_text(out_dir / name, text)
 
     texts = {"target": target_text, "neighbour": neighbour_text, "general": general_text,
-             "towns": towns_text, "general_heldout": heldout_text}
+             "general_heldout": heldout_text}
     return {
         "seed": seed,
         "words": {k: words(v) for k, v in texts.items()},
