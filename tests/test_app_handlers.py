@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -85,7 +86,8 @@ def test_side_by_side_stop_sets_flag_and_ends_run(app, session, monkeypatch):
     assert time.perf_counter() - t0 < 5
     assert "Stopped" in rest[-1][tab.status]
     assert session.log[-1]["stopped"] is True
-    assert tab.stop(session) == {tab.status: "Nothing to stop."}
+    # a late click has nothing to stop and keeps the finished run's summary
+    assert tab.stop(session) == {tab.status: rest[-1][tab.status]}
 
 
 def test_a_run_that_cannot_start_says_so_in_the_status(app, session):
@@ -97,10 +99,14 @@ def test_a_run_that_cannot_start_says_so_in_the_status(app, session):
     it = _generate(tab, session, max_new=512)
     assert next(it)[tab.status] == "Generating..."
     update = next(it)
-    assert update[tab.status].startswith("Not run: ") and "too long" in update[tab.status]
-    with pytest.raises(gr.Error, match="too long"):
+    assert update[tab.status].startswith("Not run: Max new tokens (512) fills")
+    # says what to change, and to what: one below the model's context
+    context, most = map(int, re.search(r"context \((\d+) positions\).* at most (\d+)",
+                                       update[tab.status]).groups())
+    assert most == context - 1
+    with pytest.raises(gr.Error, match="no room for the prompt"):
         next(it)
-    assert tab.stop(session) == {tab.status: "Nothing to stop."}
+    assert tab.stop(session) == {tab.status: update[tab.status]}  # nothing to stop: kept
 
 
 def test_stop_answers_with_the_final_status_of_the_run(app, session):

@@ -60,8 +60,9 @@ def test_prompt_checks():
     check_prompt_tokens(464, context=512, new_tokens=48)
     with pytest.raises(LimitError, match="at most 464"):
         check_prompt_tokens(465, context=512, new_tokens=48)
-    with pytest.raises(LimitError):  # no room at all
-        check_prompt_tokens(1, context=512, new_tokens=512)
+    for check in (check_prompt_tokens, check_prompt_chars):  # no room at all: say what to lower
+        with pytest.raises(LimitError, match=r"Max new tokens \(512\) fills .* at most 511"):
+            check(1 if check is check_prompt_tokens else "a", context=512, new_tokens=512)
 
 
 def test_rate_limiter_sliding_window():

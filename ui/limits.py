@@ -88,11 +88,20 @@ def prompt_budget(context: int, new_tokens: int) -> int:
     return max(0, int(context) - max(0, int(new_tokens)))
 
 
+def _no_room(context: int, new_tokens: int) -> None:
+    """New tokens alone fill the context: say which setting to lower, and to what."""
+    if prompt_budget(context, new_tokens) <= 0:
+        raise LimitError(f"Max new tokens ({new_tokens:,}) fills this model's whole context "
+                         f"({context:,} positions) and leaves no room for the prompt: set it "
+                         f"to at most {context - 1:,}.")
+
+
 def check_prompt_chars(text: str, context: int, new_tokens: int) -> None:
     """Cheap first check, before tokenizing: a prompt of more than `CHARS_PER_TOKEN_MAX`
     characters per available position cannot fit whatever the tokenizer does."""
     budget = prompt_budget(context, new_tokens)
     check_text("The prompt", text)
+    _no_room(context, new_tokens)
     if len(text) > budget * CHARS_PER_TOKEN_MAX:
         raise LimitError(f"The prompt is too long for this model: {len(text):,} characters; "
                          f"it takes {budget:,} tokens ({context:,} positions minus "
@@ -102,6 +111,7 @@ def check_prompt_chars(text: str, context: int, new_tokens: int) -> None:
 def check_prompt_tokens(n_tokens: int, context: int, new_tokens: int) -> None:
     """The exact check once tokenized: prompt + new tokens must fit in the context."""
     budget = prompt_budget(context, new_tokens)
+    _no_room(context, new_tokens)
     if n_tokens > budget:
         raise LimitError(f"The prompt is too long for this model: {n_tokens:,} tokens, at most "
                          f"{budget:,} ({context:,} positions minus {new_tokens:,} new tokens).")

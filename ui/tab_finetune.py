@@ -261,7 +261,8 @@ class FinetuneTab:
                 "failed": "Failed"}[snap["state"]]
         where = f" `{Path(snap['run_dir']).name}`" if snap["run_dir"] else ""
         who = "" if mine or snap["owner"] is None else " (started by another session)"
-        text = f"**{head}**{who}{where}, {snap['elapsed']:.0f} s."
+        text = (f"**{head}**" if snap["state"] == "idle"
+                else f"**{head}**{who}{where}, {snap['elapsed']:.0f} s.")
         if snap["error"]:
             text += f"\n\n{snap['error']}"
         out = {self.status: text, self.stages: stages or None, self.seen_version: snap["version"],

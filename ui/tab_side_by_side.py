@@ -306,6 +306,8 @@ class SideBySideTab:
             message = exc.message if isinstance(exc, gr.Error) else str(exc)
             if session.cancel is cancel:
                 session.cancel = None
+            if session.run_over is over:
+                session.run_status = f"Not run: {message}"
             over.set()
             yield {self.status: f"Not run: {message}"}  # not left at "Generating..."
             raise gr.Error(message) from exc
@@ -347,6 +349,10 @@ class SideBySideTab:
             if over is not None and over.wait(STOP_WAIT_S) and session.run_over is over:
                 return {self.status: session.run_status}
             return {self.status: "Stopping..."}
+        over = session.run_over
+        if over is not None and over.is_set() and session.run_status:
+            # nothing runs: a late click keeps the finished run's summary (leak check and all)
+            return {self.status: session.run_status}
         return {self.status: "Nothing to stop."}
 
     def show_leaks(self, session: Session, extra: str | None):

@@ -148,6 +148,7 @@ class TokensTab:
         return committed.get(key) or resolve_run(self.ctx.runs_dir, run)
 
     def steps(self, run: str | None):
+        """The tracked-token plot and the score table (4 significant digits) of a run."""
         if not run:
             raise gr.Error("Pick a run directory (Finetune tab runs write evals.jsonl).")
         path = self.run_folder(run) / "evals.jsonl"
@@ -161,6 +162,11 @@ class TokensTab:
             raise gr.Error(f"{path.parent.name}/evals.jsonl is empty: the run has not "
                            "evaluated a checkpoint yet.")
         keys = [k for k in SCORE_KEYS if any(k in r for r in records)]
-        rows = [[r["step"], *(r.get(k) for k in keys)] for r in records]
+        rows = [[r["step"], *(_round(r.get(k)) for k in keys)] for r in records]
         return {self.steps_plot: tracked_tokens(records),
                 self.steps_table: gr.Dataframe(value=rows, headers=["step", *keys])}
+
+
+def _round(value):
+    """Scores shown to 4 significant digits (0.0658 not 0.0658623871403376); others as they are."""
+    return float(f"{value:.4g}") if isinstance(value, float) else value
