@@ -50,3 +50,29 @@ def test_select_answer_delete_and_accuracy(app):
     with pytest.raises(gr.Error, match="Select a prompt"):
         tab.delete(None, "x")
     assert tab.cost_chart(out[tab.view], 4)[tab.cost] is not None
+
+
+def test_the_in_context_demo_model_beside_the_original_answers_too(tiny_model_dir,
+                                                                    tmp_path_factory):
+    """A model folder `icl` next to the original's (as `build-demo --only icl` writes it) joins
+    the tab's answers and accuracy rows; without it (above) only the two sides answer."""
+    import shutil
+
+    from ui.tab_erase import ICL_ROLE
+
+    root = tmp_path_factory.mktemp("app_erase_icl")
+    for name in ("baseline", "icl"):
+        shutil.copytree(tiny_model_dir, root / "models" / name)
+    demo_dir = write_tiny_demo(root / "demo")
+    write_tasks(demo_dir / "tasks", n_train=40, n_test=16, seed=0)
+    config = parse_config(["--original", str(root / "models" / "baseline"), "--unlearned",
+                           str(tiny_model_dir), "--reference", "", "--demo-dir", str(demo_dir),
+                           "--runs-dir", str(root / "runs")], env={})
+    tab = build_ui(config).whp.erase
+    session = tab.ctx.new_session()
+    assert tab.icl == str(root / "models" / "icl")
+    view = tab.select(session, "colours", 4, 1.0, progress=lambda *a, **k: None)[tab.view]
+    answers = tab.answer(session, view, "in the park on Monday, the small lamp")[tab.answers]
+    assert answers.value["headers"] == ["label", "original", "unlearned", ICL_ROLE]
+    rows = tab.evaluate(session, view, 8)[tab.acc]
+    assert [r[1] for r in rows] == ["original", "unlearned", ICL_ROLE]

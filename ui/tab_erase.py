@@ -11,7 +11,6 @@ import gradio as gr
 
 from ui import gpu_tasks
 from ui.state import AppContext, Session
-from ui.store import SIDES
 from unlearn.erase.cost import cost_figure, llama2_7b_estimate
 from unlearn.erase.qkmeans import QKMeansConfig, QKMeansState, delete, fit
 from unlearn.erase.task import Task, TaskError, load_task
@@ -35,6 +34,19 @@ class EraseView:
         return [by_id[i] for i in self.state.prompt_ids()]
 
 
+ICL_ROLE = "in-context demo model"
+
+
+def icl_model(ctx: AppContext) -> str | None:
+    """The in-context demo model (`icl`, built by `build-demo --only icl`) beside a local
+    original model, if it was built: the story models cannot learn in context, it can."""
+    original = ctx.startup.sides.get("original")
+    if not original:
+        return None
+    path = Path(original).parent / "icl"
+    return str(path) if (path / "config.json").is_file() else None
+
+
 def task_names(ctx: AppContext) -> list[str]:
     root = ctx.demo_dir / "tasks"
     return sorted(p.name for p in root.glob("*") if (p / "task.json").is_file())
@@ -55,11 +67,16 @@ class EraseTab:
     def __init__(self, ctx: AppContext, state: gr.State):
         self.ctx, self.state = ctx, state
         self.view = gr.State(None)
+        self.icl = icl_model(ctx)
         names = task_names(ctx)
         gr.Markdown("Adapt the models by choosing k training examples for their prompt "
                     "(ERASE: quantized k-means over the original model's embeddings). Deleting "
                     "a training example is exact: the prompt is what a fresh selection without "
-                    "it gives, usually certified without recomputing.")
+                    "it gives, usually certified without recomputing."
+                    + (" The demo's story models cannot learn from examples in their prompt "
+                       "(their accuracy stays near chance, 0.25); the **in-context demo model** "
+                       "(`models/icl`, trained on exercise sheets) can, so it answers too."
+                       if self.icl else ""))
         with gr.Row():
             self.task = gr.Dropdown(names, value=names[0] if names else None, label="Task",
                                     elem_id="erase-task")
@@ -105,9 +122,10 @@ class EraseTab:
 
     def _names(self, session: Session) -> dict[str, str]:
         try:
-            return self.ctx.side_names(session, with_reference=False)
+            names = self.ctx.side_names(session, with_reference=False)
         except ModelLoadError as exc:
             raise gr.Error(str(exc)) from exc
+        return {**names, ICL_ROLE: self.icl} if self.icl else names
 
     def select(self, session: Session, task_name: str | None, k: float, eps: float,
                progress=gr.Progress()):
@@ -165,9 +183,9 @@ class EraseTab:
         context = view.task.context(view.shots(), query.strip())
         probs = gpu_tasks.erase_label_probs(self.ctx.store_key, self._names(session), context,
                                             view.task.continuations())
-        rows = [[label, *(round(probs[side][i], 4) for side in SIDES)]
+        rows = [[label, *(round(p[i], 4) for p in probs.values())]
                 for i, label in enumerate(view.task.labels)]
-        return {self.answers: gr.Dataframe(value=rows, headers=["label", *SIDES])}
+        return {self.answers: gr.Dataframe(value=rows, headers=["label", *probs])}
 
     def evaluate(self, session: Session, view: EraseView | None, n_test: float,
                  progress=gr.Progress()):
@@ -180,9 +198,8 @@ class EraseTab:
         except ValueError as exc:
             raise gr.Error(str(exc)) from exc
         view = copy.deepcopy(view)
-        for side in SIDES:
-            r = result[side]
-            view.history.append([len(view.state.log), side, round(r["k_shot"], 4),
+        for role, r in result.items():
+            view.history.append([len(view.state.log), role, round(r["k_shot"], 4),
                                  round(r["zero_shot"], 4), r["queries"]])
         return {self.view: view, self.acc: view.history}
 
