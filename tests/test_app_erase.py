@@ -7,6 +7,7 @@ import pytest
 
 from ui.blocks import build_ui
 from ui.config import parse_config
+from ui.tab_erase import ACC_HEADERS, LOG_HEADERS, PROMPT_HEADERS
 from ui.testing import write_tiny_demo
 from unlearn.demo.tasks import write_tasks
 
@@ -26,7 +27,12 @@ def test_select_answer_delete_and_accuracy(app):
     tab, session = app.whp.erase, app.whp.ctx.new_session()
     out = tab.select(session, "moods", 4, 1.0, progress=lambda *a, **k: None)
     view = out[tab.view]
-    assert [r[1] for r in out[tab.prompt]] == view.state.prompt_ids() and len(out[tab.prompt]) == 4
+    prompt = out[tab.prompt].value
+    assert [r[1] for r in prompt["data"]] == view.state.prompt_ids() and len(prompt["data"]) == 4
+    # every table keeps its column names, empty ones too (not 1, 2, 3 ...)
+    assert prompt["headers"] == PROMPT_HEADERS
+    assert out[tab.log].value["headers"] == LOG_HEADERS
+    assert out[tab.acc].value["headers"] == ACC_HEADERS
     assert "moods" in out[tab.status]
     answers = tab.answer(session, view, "at the old park on Monday, Tom")[tab.answers]
     rows = answers.value["data"]
@@ -35,15 +41,16 @@ def test_select_answer_delete_and_accuracy(app):
         assert sum(r[side] for r in rows) == pytest.approx(1.0, abs=1e-3)
     first = tab.evaluate(session, view, 16)
     view = first[tab.view]
-    assert len(first[tab.acc]) == 2 and all(0 <= r[2] <= 1 for r in first[tab.acc])
+    acc = first[tab.acc].value["data"]
+    assert len(acc) == 2 and all(0 <= r[2] <= 1 for r in acc)
     clicked = gr.SelectData(None, {"index": [1, 2], "value": "x", "selected": True})
     assert tab.pick_row(view, clicked)[tab.ids] == view.state.prompt_ids()[1]  # row 2's id
     chosen = view.state.prompt_ids()[0]
     out = tab.delete(view, chosen)
     assert "recomputed" in out[tab.status] and chosen not in out[tab.view].state.prompt_ids()
-    assert out[tab.log][0][2] == "recompute"
+    assert out[tab.log].value["data"][0][2] == "recompute"
     assert chosen in view.state.prompt_ids()  # the old state object is not modified
-    after = tab.evaluate(session, out[tab.view], 16)[tab.acc]
+    after = tab.evaluate(session, out[tab.view], 16)[tab.acc].value["data"]
     assert [r[0] for r in after] == [0, 0, 1, 1]  # before and after the deletion
     with pytest.raises(gr.Error, match="not an alive"):
         tab.delete(out[tab.view], chosen)
@@ -74,5 +81,5 @@ def test_the_in_context_demo_model_beside_the_original_answers_too(tiny_model_di
     view = tab.select(session, "colours", 4, 1.0, progress=lambda *a, **k: None)[tab.view]
     answers = tab.answer(session, view, "in the park on Monday, the small lamp")[tab.answers]
     assert answers.value["headers"] == ["label", "original", "unlearned", ICL_ROLE]
-    rows = tab.evaluate(session, view, 8)[tab.acc]
+    rows = tab.evaluate(session, view, 8)[tab.acc].value["data"]
     assert [r[1] for r in rows] == ["original", "unlearned", ICL_ROLE]

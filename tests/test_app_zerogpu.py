@@ -228,7 +228,7 @@ def test_in_context_unlearning_through_plain_data(erase_app, zerogpu):
     for side in (1, 2):
         assert sum(r[side] for r in rows) == pytest.approx(1.0, abs=1e-3)
     assert "ui.gpu_tasks.erase_label_probs" in zerogpu
-    acc = tab.evaluate(session, view, 8, progress=None)[tab.acc]
+    acc = tab.evaluate(session, view, 8, progress=None)[tab.acc].value["data"]
     assert [r[1] for r in acc] == ["original", "unlearned"] and [r[4] for r in acc] == [8, 8]
     assert all(0 <= r[2] <= 1 and 0 <= r[3] <= 1 for r in acc)
     assert "ui.gpu_tasks.erase_accuracy" in zerogpu

@@ -47,6 +47,12 @@ def icl_model(ctx: AppContext) -> str | None:
     return str(path) if (path / "config.json").is_file() else None
 
 
+def _table(rows: list[list], headers: list[str]) -> gr.Dataframe:
+    """A table update that keeps its column names (a bare list of rows, empty ones especially,
+    shows the columns as 1, 2, 3 ...)."""
+    return gr.Dataframe(value=rows, headers=headers)
+
+
 def task_names(ctx: AppContext) -> list[str]:
     root = ctx.demo_dir / "tasks"
     return sorted(p.name for p in root.glob("*") if (p / "task.json").is_file())
@@ -147,8 +153,8 @@ class EraseTab:
             view = EraseView(task, fit(x, [ex.id for ex in task.train], config))
         except ValueError as exc:
             raise gr.Error(str(exc)) from exc
-        return {self.view: view, self.prompt: prompt_rows(view), self.log: [],
-                self.acc: [],
+        return {self.view: view, self.prompt: _table(prompt_rows(view), PROMPT_HEADERS),
+                self.log: _table([], LOG_HEADERS), self.acc: _table([], ACC_HEADERS),
                 self.status: f"Selected {config.k} of {len(task.train)} examples of "
                              f"**{task.name}** ({task.description})."}
 
@@ -171,7 +177,8 @@ class EraseTab:
             raise gr.Error(str(exc).strip("'\"")) from exc
         verdict = ("certified: the prompt is unchanged" if record.action == "certified"
                    else "recomputed: the prompt was selected again without it")
-        return {self.view: view, self.prompt: prompt_rows(view), self.log: log_rows(view),
+        return {self.view: view, self.prompt: _table(prompt_rows(view), PROMPT_HEADERS),
+                self.log: _table(log_rows(view), LOG_HEADERS),
                 self.ids: "", self.status: f"Deleted {', '.join(wanted)}: {verdict} "
                                            f"({record.seconds * 1000:.2f} ms; {record.reason})."}
 
@@ -201,7 +208,7 @@ class EraseTab:
         for role, r in result.items():
             view.history.append([len(view.state.log), role, round(r["k_shot"], 4),
                                  round(r["zero_shot"], 4), r["queries"]])
-        return {self.view: view, self.acc: view.history}
+        return {self.view: view, self.acc: _table(view.history, ACC_HEADERS)}
 
     def cost_chart(self, view: EraseView | None, k: float):
         n = len(view.task.train) if view else 1200
