@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 from tests.conftest import ASSETS, ROOT
-from unlearn.demo.icl import ICLRecipe, sheet
+from unlearn.demo.icl import ICLRecipe, guide_loss, sheet
 from unlearn.demo.tasks import SPECS
 
 
@@ -23,9 +23,10 @@ def test_sheets_keep_one_label_per_key_and_flag_repeats():
             pieces = sheet(rng, recipe, progress)
             assert recipe.lines_min <= len(pieces) <= recipe.lines_max
             label_of, seen = {}, set()
-            for text, answer, repeated in pieces:
+            for text, answer, repeated, key_drawn in pieces:
                 spec = next(s for suffix, s in prompts.items() if text.endswith(suffix))
                 key = next(k for k in spec.keys if f" {k} " in f" {text.strip()} ")
+                assert key == key_drawn
                 assert answer == spec.answer.format(output=answer.strip())
                 assert answer.strip() in spec.labels
                 assert label_of.setdefault(key, answer) == answer  # one label per key per sheet
@@ -33,6 +34,56 @@ def test_sheets_keep_one_label_per_key_and_flag_repeats():
                 seen.add(key)
                 if progress == 0.0:  # bare "key is label" lines at the start of the curriculum
                     assert text.strip() == spec.prompt.format(input=key)
+
+
+def test_bare_pairs_start_without_the_task_word_and_end_with_it():
+    recipe = ICLRecipe(bare_pairs=True)
+    rng = random.Random(1)
+    words = {s.prompt.format(input="").strip() for s in SPECS}  # "is", "felt", "of"
+    for _ in range(30):
+        bare = sheet(rng, recipe, 0.0)
+        assert all(len(text.split()) == 1 for text, *_ in bare)  # "key" then " label"
+        full = sheet(rng, recipe, 1.0)
+        assert all(text.split()[-1] in words for text, *_ in full)
+
+
+def test_recall_links_point_from_each_repeated_label_to_the_same_label_earlier():
+    from transformers import AutoTokenizer
+
+    from unlearn.demo.icl import encode_sheet
+
+    tok = AutoTokenizer.from_pretrained(ASSETS / "models" / "tokenizer")
+    rng = random.Random(2)
+    for progress in (0.0, 1.0):
+        pieces = sheet(rng, ICLRecipe(), progress)
+        ids, labels, links = encode_sheet(tok, pieces)
+        assert len(links) == sum(p[2] for p in pieces)  # one per repeated key
+        for q, src in links:
+            assert src < q and labels[q + 1] == ids[q + 1]  # q predicts a trained label ...
+            assert ids[src] == ids[q + 1]  # ... equal to the label the link points at
+
+
+def test_guide_loss_rewards_heads_that_look_one_and_two_tokens_back():
+    import torch
+
+    T = 6
+    ideal = torch.zeros(1, 2, T, T)
+    ideal[0, :, 0, 0] = 1
+    ideal[0, 1, 1, 0] = 1
+    for head, back in ((0, 1), (1, 2)):
+        for t in range(back, T):
+            ideal[0, head, t, t - back] = 1
+    ideal[0, 0, 0, 0] = 1
+    causal_uniform = torch.tril(torch.ones(T, T)) / torch.arange(1, T + 1)[:, None]
+    uniform = causal_uniform.expand(1, 2, T, T)
+    mask = torch.ones(1, T, dtype=torch.long)
+    assert guide_loss([ideal], mask).item() < 1e-4
+    assert guide_loss([uniform], mask).item() > 1.0
+    padded = mask.clone()
+    padded[0, -2:] = 0  # padding positions do not count
+    broken = ideal.clone()
+    broken[0, :, -2:] = causal_uniform[-2:]
+    assert guide_loss([broken], padded).item() < 1e-4
 
 
 def test_build_demo_only_icl_writes_model_manifest_and_curve(tmp_path):

@@ -10,6 +10,14 @@ learning. A curriculum makes the induction circuit form early: sheets start with
 steps, counted only while the model copies well (running copy accuracy >= `advance_at`), so the
 harder sheets come once the circuit has formed rather than at a fixed step.
 
+What makes it learn within minutes is a guide on the attention (`guide_heads`): an auxiliary loss
+that pulls two heads of the first layer to look 1 and 2 tokens back and one head of the second
+layer to look, from where a repeated key's label is predicted, at the label of the key's previous
+line; the recall links are known when a sheet is written. Only training uses it: the saved model
+is a plain `LlamaForCausalLM` that finds the matching line by itself (standard attention). Without
+the guide no recipe here left the plateau before induction (copy accuracy 0.34-0.52 after
+1,250-2,500 steps, 8-shot accuracy at chance).
+
 `python -m unlearn build-demo --only icl` (or `python -m unlearn.demo.icl --out DIR`) writes the
 model, its manifest (recipe, time) and the learning curve (`curve.jsonl`).
 """
@@ -46,6 +54,15 @@ class ICLRecipe:
     keys_end: int = 8  # ... growing to this many at its end
     ramp_steps: int = 1000  # curriculum length in steps: keys grow and filler words fade in ...
     advance_at: float = 0.85  # ... only while the running copy accuracy is at least this
+    bare_pairs: bool = False  # the curriculum starts from "key label" pairs without the task's
+    # word between (the multi-query associative recall form: the label is right after its key);
+    # the task word fades in over the first half of the curriculum, the fillers over the second
+    guide_heads: float = 1.0  # weight of an auxiliary loss on the attention of three heads:
+    # heads 0 and 1 of the first layer attend 1 and 2 tokens back, head 0 of the second layer
+    # attends from where a repeated key's label is predicted to the label of its previous line
+    # (the induction circuit: without this guide it had not formed after 2,500 steps in any
+    # recipe tried, and a plain MQAR sanity run was still at chance after 900; with it, copy
+    # accuracy passes 0.99 by step 500); 0 = off
     wide_labels: float = 0.5  # share of sheets whose labels come from a wide word pool
     pool_size: int = 400  # words in that pool (one-token words of the tokenizer)
     batch_size: int = 32
@@ -75,6 +92,8 @@ class ICLRecipe:
             raise ValueError("advance_at must be in (0, 1]")
         if not 1 <= self.keys_start <= self.keys_end:
             raise ValueError("need 1 <= keys_start <= keys_end")
+        if self.guide_heads < 0:
+            raise ValueError(f"guide_heads must be >= 0, got {self.guide_heads}")
         if self.lr <= 0 or self.cpu_minutes <= 0:
             raise ValueError("lr and cpu_minutes must be positive")
 
@@ -101,8 +120,8 @@ def word_pool(tokenizer, size: int) -> list[str]:
 
 
 def sheet(rng: random.Random, recipe: ICLRecipe, progress: float,
-          pool: list[str] = ()) -> list[tuple[str, str, bool]]:
-    """(text before the label, label text, key seen before on this sheet) per line.
+          pool: list[str] = ()) -> list[tuple[str, str, bool, str]]:
+    """(text before the label, label text, key seen before on this sheet, key) per line.
 
     `progress` in [0, 1] is the curriculum position: the most keys a sheet may hold and the
     probability that a line carries the task's filler words both grow with it. With probability
@@ -113,49 +132,88 @@ def sheet(rng: random.Random, recipe: ICLRecipe, progress: float,
     keys = rng.sample(list(spec.keys), min(len(spec.keys), rng.randint(recipe.keys_start, most)))
     labels = pool if pool and rng.random() < recipe.wide_labels else spec.labels
     mapping = {k: rng.choice(labels) for k in keys}
+    if recipe.bare_pairs:
+        worded, filler = min(1.0, 2 * progress), max(0.0, 2 * progress - 1)
+    else:
+        worded, filler = 1.0, progress
     seen: set[str] = set()
     pieces = []
     for n in range(rng.randint(recipe.lines_min, recipe.lines_max)):
         key = rng.choice(keys)
         # a bare key keeps its leading space, so it is the same token as in a full input
-        text = _fill(spec, key, rng) if rng.random() < progress else " " + key
-        pieces.append((("\n" if n else "") + spec.prompt.format(input=text),
-                       spec.answer.format(output=mapping[key]), key in seen))
+        text = _fill(spec, key, rng) if rng.random() < filler else " " + key
+        if rng.random() < worded:
+            text = spec.prompt.format(input=text)
+        pieces.append((("\n" if n else "") + text,
+                       spec.answer.format(output=mapping[key]), key in seen, key))
         seen.add(key)
     return pieces
 
 
-def encode_sheet(tokenizer, pieces: list[tuple[str, str, bool]]) -> tuple[list[int], list[int]]:
-    """Token ids with BOS, and labels: -100 except the answer tokens of repeated keys (a first
-    occurrence cannot be predicted, so it would only add noise)."""
+def encode_sheet(tokenizer, pieces: list[tuple[str, str, bool, str]]
+                 ) -> tuple[list[int], list[int], list[tuple[int, int]]]:
+    """Token ids with BOS; labels: -100 except the answer tokens of repeated keys (a first
+    occurrence cannot be predicted, so it would only add noise); and the recall links: for each
+    repeated key, (position that predicts its label, position of the label of the key's previous
+    line), the attention an induction head makes."""
     ids = [tokenizer.bos_token_id]
     labels = [-100]
-    for text, answer, repeated in pieces:
+    links: list[tuple[int, int]] = []
+    last_label: dict[str, int] = {}
+    for text, answer, repeated, key in pieces:
         t = tokenizer.encode(text, add_special_tokens=False)
         a = tokenizer.encode(answer, add_special_tokens=False)
+        if repeated:
+            links.append((len(ids) + len(t) - 1, last_label[key]))
+        last_label[key] = len(ids) + len(t)
         ids += t + a
         labels += [-100] * len(t) + (a if repeated else [-100] * len(a))
-    return ids, labels
+    return ids, labels, links
 
 
 def _batch(tokenizer, rng: random.Random, recipe: ICLRecipe, progress: float, pool: list[str]):
     rows = [encode_sheet(tokenizer, sheet(rng, recipe, progress, pool))
             for _ in range(recipe.batch_size)]
-    ids, mask, labels = right_pad([i for i, _ in rows], tokenizer.pad_token_id,
-                                  [lab for _, lab in rows])
-    return ids, labels, mask
+    ids, mask, labels = right_pad([r[0] for r in rows], tokenizer.pad_token_id,
+                                  [r[1] for r in rows])
+    links = torch.tensor([(b, q, src) for b, r in enumerate(rows) for q, src in r[2]],
+                         dtype=torch.long).reshape(-1, 3)
+    return ids, labels, mask, links
 
 
-def label_loss(model, ids, mask, labels) -> tuple[torch.Tensor, float]:
+def guide_loss(attentions, mask, links: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean -log attention weight of head h of the first layer on the token h + 1 back
+    (h = 0, 1), over the real (unpadded) positions that have such a token; with `links`
+    ((N, 3): row, query position, source position), also of head 0 of the second layer from
+    each query on its source (the recall an induction head makes)."""
+    first = attentions[0]  # (B, heads, T, T)
+    terms = []
+    for head, back in ((0, 1), (1, 2)):
+        diag = torch.diagonal(first[:, head], offset=-back, dim1=-2, dim2=-1)  # (B, T - back)
+        valid = mask[:, back:].bool()
+        terms.append(-torch.log(diag[valid] + 1e-6).mean())
+    if links is not None and len(links) and len(attentions) > 1:
+        recall = attentions[1][links[:, 0], 0, links[:, 1], links[:, 2]]
+        terms.append(-torch.log(recall + 1e-6).mean())
+    return sum(terms) / len(terms)
+
+
+def label_loss(model, ids, mask, labels, guide: float = 0.0,
+               links: torch.Tensor | None = None) -> tuple[torch.Tensor, float]:
     """Next-token loss on the kept label tokens (only those positions are projected onto the
-    vocabulary), and the fraction of them the model's argmax gets right (copy accuracy)."""
-    hidden = model.model(input_ids=ids, attention_mask=mask).last_hidden_state  # (B, T, H)
+    vocabulary), and the fraction of them the model's argmax gets right (copy accuracy); plus
+    `guide` x `guide_loss` when `guide` > 0 (the model must run eager attention)."""
+    out = model.model(input_ids=ids, attention_mask=mask, output_attentions=guide > 0)
+    hidden = out.last_hidden_state  # (B, T, H)
     targets = labels[:, 1:]
     keep = targets != -100  # (B, T-1)
     logits = model.lm_head(hidden[:, :-1][keep]).float()  # (N, V)
     gold = targets[keep]
     copy = (logits.argmax(-1) == gold).float().mean().item()
-    return torch.nn.functional.cross_entropy(logits, gold), copy
+    loss = torch.nn.functional.cross_entropy(logits, gold)
+    if guide > 0:
+        loss = loss + guide * guide_loss(out.attentions, mask, links)
+    return loss, copy
 
 
 def probe(model, tokenizer, tasks, queries: int, rng: random.Random) -> dict[str, float]:
@@ -185,6 +243,8 @@ def train(out: Path, tasks_dir: Path, tokenizer_path: str | Path, recipe: ICLRec
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_path))
     tasks = [load_task(Path(tasks_dir) / s.name) for s in SPECS]
     model = build_model(recipe.model_config(), tokenizer, seed=recipe.seed)
+    if recipe.guide_heads > 0:
+        model.set_attn_implementation("eager")  # the guide reads the attention weights
     opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=0.01)
     rng, eval_rng = random.Random(recipe.seed), random.Random(recipe.seed + 1)
     pool = word_pool(tokenizer, recipe.pool_size)
@@ -204,8 +264,8 @@ def train(out: Path, tasks_dir: Path, tokenizer_path: str | Path, recipe: ICLRec
             0.1 + 0.45 * (1 + torch.cos(torch.tensor(frac * torch.pi)).item()))
         for group in opt.param_groups:
             group["lr"] = recipe.lr * scale
-        ids, labels, mask = _batch(tokenizer, rng, recipe, progress, pool)
-        loss, copy = label_loss(model, ids, mask, labels)
+        ids, labels, mask, links = _batch(tokenizer, rng, recipe, progress, pool)
+        loss, copy = label_loss(model, ids, mask, labels, recipe.guide_heads, links)
         copy_ema = 0.95 * copy_ema + 0.05 * copy
         if copy_ema >= recipe.advance_at:
             progress = min(1.0, progress + 1 / recipe.ramp_steps)
@@ -233,6 +293,8 @@ def train(out: Path, tasks_dir: Path, tokenizer_path: str | Path, recipe: ICLRec
     minutes = round((time.time() - start) / 60, 2)
     cpu_minutes = round((time.process_time() - cpu_start) / 60, 2)
     model.eval()
+    if recipe.guide_heads > 0:
+        model.set_attn_implementation("sdpa")  # the saved model runs like any other
     final = probe(model, tokenizer, tasks, recipe.eval_queries, eval_rng)
     save_model_atomic(model, tokenizer, out)
     (out / "curve.jsonl").write_text("".join(json.dumps(p) + "\n" for p in curve))
@@ -255,8 +317,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", default="assets/demo/tasks")
     parser.add_argument("--tokenizer", default="assets/models/tokenizer")
     for name, value in asdict(ICLRecipe()).items():
-        parser.add_argument("--" + name.replace("_", "-"), default=value,
-                            type=float if value is None else type(value))
+        if isinstance(value, bool):
+            parser.add_argument("--" + name.replace("_", "-"),
+                                action=argparse.BooleanOptionalAction, default=value)
+        else:
+            parser.add_argument("--" + name.replace("_", "-"), default=value,
+                                type=float if value is None else type(value))
     args = vars(parser.parse_args(argv))
     out, tasks, tok = Path(args.pop("out")), Path(args.pop("tasks")), args.pop("tokenizer")
     try:
