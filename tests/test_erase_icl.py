@@ -63,6 +63,15 @@ def test_recall_links_point_from_each_repeated_label_to_the_same_label_earlier()
             assert ids[src] == ids[q + 1]  # ... equal to the label the link points at
 
 
+def test_the_guide_needs_two_layers_and_two_heads():
+    import pytest
+
+    for bad in ({"layers": 1}, {"heads": 1}):
+        with pytest.raises(ValueError, match="attention guide needs"):
+            ICLRecipe(**bad)
+        assert ICLRecipe(**bad, guide_heads=0.0).guide_heads == 0.0  # fine without the guide
+
+
 def test_guide_loss_rewards_heads_that_look_one_and_two_tokens_back():
     import torch
 

@@ -94,6 +94,9 @@ class ICLRecipe:
             raise ValueError("need 1 <= keys_start <= keys_end")
         if self.guide_heads < 0:
             raise ValueError(f"guide_heads must be >= 0, got {self.guide_heads}")
+        if self.guide_heads > 0 and (self.layers < 2 or self.heads < 2):
+            raise ValueError("the attention guide needs >= 2 layers and >= 2 heads "
+                             "(or --guide-heads 0)")
         if self.lr <= 0 or self.cpu_minutes <= 0:
             raise ValueError("lr and cpu_minutes must be positive")
 
