@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from pathlib import Path
@@ -86,8 +85,9 @@ def test_side_by_side_stop_sets_flag_and_ends_run(app, session, monkeypatch):
     assert time.perf_counter() - t0 < 5
     assert "Stopped" in rest[-1][tab.status]
     assert session.log[-1]["stopped"] is True
-    # a late click has nothing to stop and keeps the finished run's summary
-    assert tab.stop(session) == {tab.status: rest[-1][tab.status]}
+    # a late click has nothing to stop, keeps the finished run's summary and says so
+    late = tab.stop(session)[tab.status]
+    assert late.startswith(rest[-1][tab.status]) and "nothing to stop" in late
 
 
 def test_a_run_that_cannot_start_says_so_in_the_status(app, session):
@@ -100,13 +100,11 @@ def test_a_run_that_cannot_start_says_so_in_the_status(app, session):
     assert next(it)[tab.status] == "Generating..."
     update = next(it)
     assert update[tab.status].startswith("Not run: Max new tokens (512) fills")
-    # says what to change, and to what: one below the model's context
-    context, most = map(int, re.search(r"context \((\d+) positions\).* at most (\d+)",
-                                       update[tab.status]).groups())
-    assert most == context - 1
+    assert "lower it so that prompt and new tokens fit" in update[tab.status]  # what to change
     with pytest.raises(gr.Error, match="no room for the prompt"):
         next(it)
-    assert tab.stop(session) == {tab.status: update[tab.status]}  # nothing to stop: kept
+    late = tab.stop(session)[tab.status]  # nothing to stop: the status is kept
+    assert late.startswith(update[tab.status]) and "nothing to stop" in late
 
 
 def test_stop_answers_with_the_final_status_of_the_run(app, session):

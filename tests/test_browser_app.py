@@ -101,7 +101,7 @@ def test_side_by_side_generate_and_stop(page):
     set_number(page, "sbs-temperature", 2)
     # Stop at once: 480 tokens take the demo models ~3 s, but a seed whose sample reaches EOS
     # within a few tokens ends before the click arrives; such a run says "Done" and the click
-    # "Nothing to stop.", so try the next seed (bounded). Stop must stop one of them.
+    # adds "nothing to stop", so try the next seed (bounded). Stop must stop one of them.
     outcomes = []
     for seed in range(8):
         set_number(page, "sbs-seed", seed)

@@ -58,10 +58,12 @@ def test_prompt_checks():
         check_prompt_chars("a" * 14_849, context=512, new_tokens=48)
     check_prompt_chars("a" * 14_848, context=512, new_tokens=48)
     check_prompt_tokens(464, context=512, new_tokens=48)
-    with pytest.raises(LimitError, match="at most 464"):
+    with pytest.raises(LimitError, match="at most 464 .* set Max new tokens to at most 47 "):
         check_prompt_tokens(465, context=512, new_tokens=48)
+    with pytest.raises(LimitError, match="in the 1 token left .* lower Max new tokens"):
+        check_prompt_chars("a" * 37, context=512, new_tokens=511)  # the newcomer's case
     for check in (check_prompt_tokens, check_prompt_chars):  # no room at all: say what to lower
-        with pytest.raises(LimitError, match=r"Max new tokens \(512\) fills .* at most 511"):
+        with pytest.raises(LimitError, match=r"Max new tokens \(512\) fills .* lower it"):
             check(1 if check is check_prompt_tokens else "a", context=512, new_tokens=512)
 
 

@@ -89,11 +89,11 @@ def prompt_budget(context: int, new_tokens: int) -> int:
 
 
 def _no_room(context: int, new_tokens: int) -> None:
-    """New tokens alone fill the context: say which setting to lower, and to what."""
+    """New tokens alone fill the context: say which setting to lower."""
     if prompt_budget(context, new_tokens) <= 0:
         raise LimitError(f"Max new tokens ({new_tokens:,}) fills this model's whole context "
-                         f"({context:,} positions) and leaves no room for the prompt: set it "
-                         f"to at most {context - 1:,}.")
+                         f"({context:,} positions) and leaves no room for the prompt: lower it "
+                         f"so that prompt and new tokens fit in {context:,}.")
 
 
 def check_prompt_chars(text: str, context: int, new_tokens: int) -> None:
@@ -103,9 +103,10 @@ def check_prompt_chars(text: str, context: int, new_tokens: int) -> None:
     check_text("The prompt", text)
     _no_room(context, new_tokens)
     if len(text) > budget * CHARS_PER_TOKEN_MAX:
-        raise LimitError(f"The prompt is too long for this model: {len(text):,} characters; "
-                         f"it takes {budget:,} tokens ({context:,} positions minus "
-                         f"{new_tokens:,} new tokens).")
+        raise LimitError(f"The prompt is too long for this model: {len(text):,} characters "
+                         f"cannot fit in the {budget:,} token{'s' * (budget != 1)} left "
+                         f"({context:,} positions minus {new_tokens:,} new tokens); lower Max "
+                         "new tokens or shorten the prompt.")
 
 
 def check_prompt_tokens(n_tokens: int, context: int, new_tokens: int) -> None:
@@ -113,8 +114,12 @@ def check_prompt_tokens(n_tokens: int, context: int, new_tokens: int) -> None:
     budget = prompt_budget(context, new_tokens)
     _no_room(context, new_tokens)
     if n_tokens > budget:
+        fits = context - n_tokens
+        advice = (f"set Max new tokens to at most {fits:,} or shorten the prompt" if fits > 0
+                  else "shorten the prompt")
         raise LimitError(f"The prompt is too long for this model: {n_tokens:,} tokens, at most "
-                         f"{budget:,} ({context:,} positions minus {new_tokens:,} new tokens).")
+                         f"{budget:,} ({context:,} positions minus {new_tokens:,} new tokens); "
+                         f"{advice}.")
 
 
 class RateLimiter:

@@ -104,8 +104,8 @@ class EraseTab:
             self.query = gr.Textbox(label="Query input (the models answer with the prompt above)",
                                     scale=3, elem_id="erase-query")
             self.answer_btn = gr.Button("Answer", scale=1, elem_id="erase-answer")
-        self.answers = gr.Dataframe(label="Label probabilities with the prompt",
-                                    interactive=False)
+        self.answers = gr.Dataframe(headers=["label"], label="Label probabilities with the "
+                                    "prompt", interactive=False)
         with gr.Row():
             self.n_test = gr.Slider(8, 240, value=48, step=8, label="Test queries")
             self.eval_btn = gr.Button("Accuracy now", elem_id="erase-eval")
@@ -143,7 +143,8 @@ class EraseTab:
             config = QKMeansConfig(k=int(k), eps=float(eps or 0))
         except (TaskError, ValueError) as exc:
             raise gr.Error(str(exc)) from exc
-        embedder = self._names(session)["original"]
+        # the in-context model's states cluster by key better than a story model's
+        embedder = self.icl or self._names(session)["original"]
         x = gpu_tasks.drain(gpu_tasks.erase_embeddings(
             self.ctx.store_key, embedder, str(task_dir), str(self.ctx.work_dir / "erase-cache")),
             progress)
@@ -156,7 +157,8 @@ class EraseTab:
         return {self.view: view, self.prompt: _table(prompt_rows(view), PROMPT_HEADERS),
                 self.log: _table([], LOG_HEADERS), self.acc: _table([], ACC_HEADERS),
                 self.status: f"Selected {config.k} of {len(task.train)} examples of "
-                             f"**{task.name}** ({task.description})."}
+                             f"**{task.name}** ({task.description}); embeddings from "
+                             f"`{Path(embedder).name}`."}
 
     def pick_row(self, view: EraseView | None, evt: gr.SelectData):
         if view is None or evt.index is None:
@@ -171,6 +173,12 @@ class EraseTab:
         if not wanted:
             raise gr.Error("Type or click the id of a training example to delete.")
         view = copy.deepcopy(view)  # gr.State keeps the old one until we return the new one
+        st = view.state
+        unknown = [i for i in wanted if i not in st.position or not st.alive[st.position[i]]]
+        if unknown:
+            raise gr.Error(f"Unknown or already deleted id{'s' * (len(unknown) > 1)}: "
+                           f"{', '.join(unknown)}. Click a row of the prompt table, or type ids "
+                           f"like {view.task.train[0].id}.")
         try:
             record = delete(view.state, wanted)
         except (KeyError, ValueError) as exc:

@@ -352,7 +352,9 @@ class SideBySideTab:
         over = session.run_over
         if over is not None and over.is_set() and session.run_status:
             # nothing runs: a late click keeps the finished run's summary (leak check and all)
-            return {self.status: session.run_status}
+            # and says it was heard
+            return {self.status: f"{session.run_status}\n\n(Stop: nothing to stop, the run "
+                                 "had already ended.)"}
         return {self.status: "Nothing to stop."}
 
     def show_leaks(self, session: Session, extra: str | None):
