@@ -25,6 +25,9 @@ CSS = """
 #notices {border-left: 4px solid #d97706; padding-left: .75em}
 #loading {border-left: 4px solid #2563eb; padding-left: .75em}
 .pane textarea {font-family: ui-monospace, monospace}
+/* leak check: Gradio's HighlightedText breaks words anywhere ("the pit|ch"); wrap at spaces */
+#sbs-leaks-original .textfield, #sbs-leaks-unlearned .textfield {word-break: normal !important;
+  overflow-wrap: anywhere}
 """
 THEME = "soft"
 TAB_NAMES = ("Side by side", "Completion probes", "Token probabilities", "Anchored terms",
