@@ -26,7 +26,10 @@ from ui import gpu_tasks
 from ui.state import AppContext, Session
 from unlearn.models import ModelLoadError
 
-DEFAULT_ATTACKS = ("relearn", "icl", "framing", "prompting", "variants", "kway", "lens")
+# the default is the quick ones (seconds on the demo, and already telling: the unlearned model
+# picks the right name among 5 three times as often as the reference); relearning is the
+# strongest test and takes minutes on CPU, so a visitor ticks it on purpose
+DEFAULT_ATTACKS = ("kway", "lens", "framing", "prompting")
 
 
 def parse_ints(text: str, what: str) -> tuple[int, ...]:
@@ -59,8 +62,9 @@ class AdversarialTab:
         has_ref = bool(ctx.startup.reference)
         gr.Markdown("Try to get the forgotten knowledge back. Every attack runs on every loaded "
                     "model; compare the unlearned model with the reference (never trained on "
-                    "the target). Finetune relearning and the string search take minutes on "
-                    "CPU.")
+                    "the target). Ticked by default: the attacks that take seconds. **relearn** "
+                    "(finetune on other facts of the target, then ask the held-out ones) is the "
+                    "strongest test; it and the string search take minutes on CPU.")
         with gr.Row():
             self.attacks = gr.CheckboxGroup(list(ATTACKS), value=list(DEFAULT_ATTACKS),
                                             label="Attacks")
