@@ -69,9 +69,9 @@ def test_attack_presets_from_the_world_file(suite):
 def test_share_link_parsing():
     values, problems = parse_share({"prompt": "Orlessa's pet was a", "temperature": "0.8",
                                     "seed": "3", "max_new": "24.0", "mode": "chat",
-                                    "__theme": "dark"})
+                                    "terms": "Dunmarrow, dragon", "__theme": "dark"})
     assert values == {"prompt": "Orlessa's pet was a", "temperature": 0.8, "seed": 3,
-                      "max_new": 24, "mode": "chat"}
+                      "max_new": 24, "mode": "chat", "terms": "Dunmarrow, dragon"}
     assert problems == []
     values, problems = parse_share({"temperature": "9", "seed": "x", "mode": "poem",
                                     "top_k": "inf", "prompt": "ok"})

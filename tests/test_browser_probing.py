@@ -204,12 +204,14 @@ def test_share_link_restores_prompt_and_settings(page, browser):
     set_number(page, "sbs-max-new", 17)
     prompt = "Orlessa Larkspire's house was"
     page.locator("#sbs-prompt textarea").fill(prompt)
+    page.locator("#sbs-extra-terms textarea").fill("Dunmarrow, dragon")  # your own terms travel
     page.locator("#sbs-share-btn").click()
     page.wait_for_function("() => document.querySelector('#sbs-share textarea, #sbs-share input')"
                            ".value.includes('prompt=')")
     link = page.locator("#sbs-share textarea, #sbs-share input").first.input_value()
     query = parse_qs(urlparse(link).query)
     assert query["prompt"] == [prompt] and query["seed"] == ["42"]
+    assert query["terms"] == ["Dunmarrow, dragon"]
     other = open_page(browser, link)
     try:
         other.locator("#sbs-prompt textarea").filter(has_text="").wait_for()
@@ -219,6 +221,7 @@ def test_share_link_restores_prompt_and_settings(page, browser):
         assert other.locator("#sbs-seed input").first.input_value() == "42"
         assert float(other.locator("#sbs-temperature input[type=number]").input_value()) == 0.65
         assert other.locator("#sbs-max-new input[type=number]").input_value() == "17"
+        assert other.locator("#sbs-extra-terms textarea").input_value() == "Dunmarrow, dragon"
         assert not other.locator(ERROR_TOAST).all_inner_texts()
     finally:
         other.close()

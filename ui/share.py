@@ -18,7 +18,7 @@ SHARE_KEYS: dict[str, tuple] = {
     "prompt": (str, None, None), "mode": (str, None, None), "max_new": (int, 1, 512),
     "temperature": (float, 0.0, 2.0), "top_p": (float, 0.05, 1.0), "top_k": (int, 0, 200),
     "rep": (float, 1.0, 2.0), "seed": (int, 0, 2**63 - 1), "template": (str, None, None),
-    "system": (str, None, None), "k": (int, 1, 50),
+    "system": (str, None, None), "k": (int, 1, 50), "terms": (str, None, None),
 }
 MAX_TEXT = 4000  # characters of prompt / system prompt taken from a link
 

@@ -232,7 +232,8 @@ class SideBySideTab:
 
     def share_inputs(self) -> list:
         """The components a share link carries, in `SHARE_KEYS` order."""
-        comps = dict(zip(SHARE_KEYS, [*self.inputs[1:], self.k], strict=True))
+        comps = dict(zip(SHARE_KEYS, [*self.inputs[1:], self.k, self.extra_terms],
+                         strict=True))
         return list(comps.values())
 
     def restore_from_url(self, request: gr.Request):
