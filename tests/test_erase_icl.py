@@ -76,13 +76,12 @@ def test_guide_loss_rewards_heads_that_look_one_and_two_tokens_back():
     import torch
 
     T = 6
-    ideal = torch.zeros(1, 2, T, T)
+    ideal = torch.zeros(1, 2, T, T)  # rows without a token that far back look at BOS
     ideal[0, :, 0, 0] = 1
     ideal[0, 1, 1, 0] = 1
     for head, back in ((0, 1), (1, 2)):
         for t in range(back, T):
             ideal[0, head, t, t - back] = 1
-    ideal[0, 0, 0, 0] = 1
     causal_uniform = torch.tril(torch.ones(T, T)) / torch.arange(1, T + 1)[:, None]
     uniform = causal_uniform.expand(1, 2, T, T)
     mask = torch.ones(1, T, dtype=torch.long)

@@ -173,8 +173,7 @@ class EraseTab:
         if not wanted:
             raise gr.Error("Type or click the id of a training example to delete.")
         view = copy.deepcopy(view)  # gr.State keeps the old one until we return the new one
-        st = view.state
-        unknown = [i for i in wanted if i not in st.position or not st.alive[st.position[i]]]
+        unknown = view.state.not_alive(wanted)
         if unknown:
             raise gr.Error(f"Unknown or already deleted id{'s' * (len(unknown) > 1)}: "
                            f"{', '.join(unknown)}. Click a row of the prompt table, or type ids "

@@ -15,8 +15,8 @@ that pulls two heads of the first layer to look 1 and 2 tokens back and one head
 layer to look, from where a repeated key's label is predicted, at the label of the key's previous
 line; the recall links are known when a sheet is written. Only training uses it: the saved model
 is a plain `LlamaForCausalLM` that finds the matching line by itself (standard attention). Without
-the guide no recipe here left the plateau before induction (copy accuracy 0.34-0.52 after
-1,250-2,500 steps, 8-shot accuracy at chance).
+the guide no recipe here left the plateau before induction (copy accuracy 0.34-0.58 after
+500-2,500 steps, 8-shot accuracy at chance; README, "In-context exact unlearning").
 
 `python -m unlearn build-demo --only icl` (or `python -m unlearn.demo.icl --out DIR`) writes the
 model, its manifest (recipe, time) and the learning curve (`curve.jsonl`).

@@ -186,6 +186,11 @@ class QKMeansState:
     def seed_ids(self) -> list[str]:
         return [self.ids[i] for i in self.seeds]
 
+    def not_alive(self, example_ids: list[str]) -> list[str]:
+        """The ids that are unknown or already deleted (what `delete` refuses)."""
+        return [i for i in example_ids
+                if i not in self.position or not self.alive[self.position[i]]]
+
 
 def fit(x: np.ndarray, ids: list[str], config: QKMeansConfig,
         alive: np.ndarray | None = None) -> QKMeansState:
@@ -252,8 +257,7 @@ def delete(state: QKMeansState, example_ids: list[str] | str) -> DeletionRecord:
         raise ValueError("no example ids to delete")
     if len(set(example_ids)) != len(example_ids):
         raise ValueError("duplicate ids in one deletion request")
-    missing = [i for i in example_ids
-               if i not in state.position or not state.alive[state.position[i]]]
+    missing = state.not_alive(example_ids)
     if missing:
         raise KeyError(f"not an alive training example: {missing[:5]}")
     rows = np.array([state.position[i] for i in example_ids], dtype=np.int64)
