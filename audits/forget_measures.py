@@ -53,6 +53,21 @@ def knowledge_gap_closed(original: float, unlearned: float, reference: float) ->
     return (original - unlearned) / gap
 
 
+def paired_sign_test(first: Sequence[bool], second: Sequence[bool]) -> tuple[int, int, float]:
+    """Exact McNemar test of two models on the same items: (items only `first` gets right,
+    items only `second` gets right, two-sided p under "either is as likely")."""
+    if len(first) != len(second):
+        raise ValueError(f"paired results need the same items, got {len(first)} and "
+                         f"{len(second)}")
+    b = sum(1 for x, y in zip(first, second, strict=True) if x and not y)
+    c = sum(1 for x, y in zip(first, second, strict=True) if y and not x)
+    n, k = b + c, min(b, c)
+    if n == 0:
+        return b, c, 1.0
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
+    return b, c, min(1.0, 2 * tail)
+
+
 def _mean(xs: Sequence[float]) -> float:
     return sum(xs) / len(xs)
 

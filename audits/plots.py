@@ -15,7 +15,8 @@ from plotly.subplots import make_subplots
 # headline scores that live on a 0-1 scale; completion familiarity (0-5) and perplexity get
 # panels of their own so that their scales do not flatten the others
 UNIT_SCORES = ("probability_familiarity", "probability_top1", "trivia_accuracy",
-               "verbatim_rougeL", "general_accuracy", "neighbour_probability_familiarity",
+               "verbatim_rougeL", "general_accuracy", "general_cloze_accuracy",
+               "neighbour_probability_familiarity",
                "neighbour_trivia_accuracy", "forget_quality")
 FAMILIARITY_SCORES = ("completion_familiarity", "neighbour_completion_familiarity")
 PERPLEXITY_SCORES = ("general_perplexity",)

@@ -89,11 +89,12 @@ PROBE_FILES: dict[str, tuple[str, type]] = {
     "target_trivia": ("target_trivia.jsonl", TriviaProbe),
     "neighbour_trivia": ("neighbour_trivia.jsonl", TriviaProbe),
     "general_mc": ("general_mc.jsonl", MCItem),
+    "general_cloze": ("general_cloze.jsonl", ProbabilityProbe),
     "verbatim": ("verbatim.jsonl", VerbatimProbe),
 }
 OTHER_FILES = ("world.json", "anchors.json", "general_heldout.txt")
 # extra sets a suite may have; their absence is not reported in `Suite.missing`
-OPTIONAL_PROBES = ("target_paraphrase", "neighbour_paraphrase")
+OPTIONAL_PROBES = ("target_paraphrase", "neighbour_paraphrase", "general_cloze")
 
 
 def _type_name(value: Any) -> str:
@@ -184,6 +185,8 @@ class Suite:
     target_trivia: list[TriviaProbe] = field(default_factory=list)
     neighbour_trivia: list[TriviaProbe] = field(default_factory=list)
     general_mc: list[MCItem] = field(default_factory=list)
+    # the next word of held-out general text, open vocabulary (scored as probability probes)
+    general_cloze: list[ProbabilityProbe] = field(default_factory=list)
     verbatim: list[VerbatimProbe] = field(default_factory=list)
     world: dict | None = None  # world.json (the rule judge reads its target terms)
     anchors: dict | None = None  # anchors.json {"term": ["generic", ...]}

@@ -35,7 +35,12 @@ SCORES: dict[str, ScoreInfo] = {
         "Greedy continuation of a passage of the target text vs the true continuation."),
     "general_accuracy": ScoreInfo(
         "General accuracy", "0-1", "higher = kept more ability",
-        "Everyday multiple-choice questions (argmax of the option likelihood)."),
+        "General multiple-choice items (argmax of the option likelihood); on the demo, the "
+        "next word of everyday text against three words seen after the same word."),
+    "general_cloze_accuracy": ScoreInfo(
+        "General cloze accuracy", "0-1", "higher = kept more ability",
+        "Next word of held-out everyday text, open vocabulary: the word's first token is the "
+        "model's most likely next token."),
     "general_perplexity": ScoreInfo(
         "General perplexity", ">= 1", "lower = kept more ability",
         "Perplexity on held-out everyday text; a rise means unlearning hurt the model.", 2),

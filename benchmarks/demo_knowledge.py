@@ -3,9 +3,9 @@
 Measures, for each model, on the demo probes: target token-probability top-1 and mean answer
 probability, the same on the paraphrase probes (held-out registers: Q&A, quiz card, dialogue,
 note, list), two-choice trivia, completion familiarity (rule judge, greedy), the same on the
-neighbour saga, general multiple-choice accuracy (town facts, 4 options; also split by how often
-the general corpus states them) and held-out perplexity, plus sample completions of five target
-prompts. All in one run.
+neighbour saga, the general sets (the next word of held-out everyday text: 4 options, and open
+vocabulary), each model against the first on them item by item (exact McNemar), and held-out
+perplexity, plus sample completions of five target prompts. All in one run.
 
     python benchmarks/demo_knowledge.py [--model NAME=PATH ...] [--out FILE.json]
 """
@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from audits.familiarity import CompletionConfig, completion_familiarity  # noqa: E402
+from audits.forget_measures import paired_sign_test  # noqa: E402
 from audits.general import general_mc, perplexity  # noqa: E402
 from audits.generation import GenerationConfig, generate  # noqa: E402
 from audits.judges import RuleJudge  # noqa: E402
@@ -33,35 +34,11 @@ from unlearn.models import load_model  # noqa: E402
 DEFAULT_MODELS = [f"{n}={ROOT / 'assets' / 'models' / n}" for n in ("baseline", "reference")]
 
 
-# world v3: half of the general set asks town facts the general corpus states 12-400 times (the
-# items record the count, `mentions`), half asks for the next word of an everyday frame ("frame");
-# the accuracy is also reported per half, and the facts per third of their mention counts
-FREQUENCY_BANDS = (("rare", 0, 39), ("middle", 39, 124), ("common", 124, 10**9))
-
-
-def general_parts(suite, mc) -> dict:
-    """General accuracy per half and per frequency band (empty for sets without the fields)."""
-    path = Path(suite.root or "") / "probes" / "general_mc.jsonl"
-    if not path.exists():
-        return {}
-    rows = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
-    meta = {r["id"]: r for r in rows}
-    groups: dict[str, list[bool]] = {}
-    for it in mc.items:
-        row = meta.get(it.id, {})
-        if row.get("kind") == "frame":
-            groups.setdefault("general_mc_frames", []).append(it.is_correct)
-        elif row.get("mentions") is not None:
-            groups.setdefault("general_mc_facts", []).append(it.is_correct)
-            band = next(b for b, lo, hi in FREQUENCY_BANDS if lo <= row["mentions"] < hi)
-            groups.setdefault(f"general_mc_facts_{band}", []).append(it.is_correct)
-    return {k: sum(v) / len(v) for k, v in groups.items()}
-
-
 def measure(path: str, suite, samples: int) -> dict:
     model, tok = load_model(path)
     t0 = time.perf_counter()
     out: dict = {}
+    paired: dict[str, list[bool]] = {}  # per-item right/wrong, for the paired tests
     greedy = CompletionConfig(generation=GenerationConfig(max_new_tokens=32, temperature=0.0))
     for side in ("target", "neighbour"):
         prob = probability_familiarity(model, tok, getattr(suite, f"{side}_probability"))
@@ -79,7 +56,11 @@ def measure(path: str, suite, samples: int) -> dict:
             model, tok, getattr(suite, f"{side}_completion"), judge, greedy).score
     mc = general_mc(model, tok, suite.general_mc)
     out["general_mc_accuracy"] = mc.accuracy
-    out.update(general_parts(suite, mc))
+    cloze = probability_familiarity(model, tok, suite.general_cloze)
+    out["general_cloze_top1"] = cloze.top1
+    out["general_cloze_mean"] = cloze.familiarity
+    paired["general_mc"] = [it.is_correct for it in mc.items]
+    paired["general_cloze"] = [it.top1 for it in cloze.items]
     out["general_perplexity"] = perplexity(model, tok, suite.heldout_text).perplexity
     prompts = [p.prompt for p in suite.target_completion[:: max(1, len(
         suite.target_completion) // samples)][:samples]]
@@ -87,8 +68,21 @@ def measure(path: str, suite, samples: int) -> dict:
                                                                  temperature=0.0))
     out["samples"] = [{"prompt": p, "completion": c}
                       for p, c in zip(prompts, completions, strict=True)]
+    out["paired"] = paired
     out["seconds"] = round(time.perf_counter() - t0, 1)
     return out
+
+
+def paired_lines(results: dict) -> list[str]:
+    """Each model against the first on the general sets, item by item (exact McNemar)."""
+    first, *others = results
+    lines = []
+    for name in others:
+        for key, right in results[name]["paired"].items():
+            b, c, p = paired_sign_test(results[first]["paired"][key], right)
+            lines.append(f"{key}: {name} vs {first}: {b} items only {first} gets, {c} only "
+                         f"{name} gets, p = {p:.2g}")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         if not path:
             p.error(f"--model needs NAME=PATH, got {spec!r}")
         results[name] = measure(path, suite, args.samples)
-    keys = [k for k in next(iter(results.values())) if k not in ("samples", "seconds")]
+    keys = [k for k in next(iter(results.values()))
+            if k not in ("samples", "seconds", "paired")]
     print(f"{'measure':<34}" + "".join(f"{n:>14}" for n in results))
     for k in keys:
         print(f"{k:<34}" + "".join(f"{r.get(k, float('nan')):>14.3f}"
@@ -117,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         for k in keys:
             print(f"| {k} | " + " | ".join(f"{r.get(k, float('nan')):.3f}"
                                             for r in results.values()) + " |")
+    print("\n== paired tests on the general sets")
+    for line in paired_lines(results):
+        print("  " + line)
     for name, r in results.items():
         print(f"\n== sample greedy completions: {name}")
         for s in r["samples"]:

@@ -58,6 +58,9 @@ def tiny_suite(tmp_path_factory) -> Path:
         {"id": "gm1", "context": "Sarah cooked", "options": [" soup", " wand"], "answer": 0},
         {"id": "gm2", "context": "They played football in the", "options": [" park", " castle",
                                                                           " spell"], "answer": 0}])
+    _jsonl(p / "general_cloze.jsonl", [
+        {"id": "gc1", "prompt": "Sarah cooked soup for her", "answer": " family"},
+        {"id": "gc2", "prompt": "Sarah cooked", "answer": " soup"}])
     _jsonl(p / "verbatim.jsonl", [
         {"id": "vb1", "prefix": "Mira Thistlewood's owl", "continuation": " was called Pip."}])
     (root / "world.json").write_text(json.dumps(WORLD))
@@ -255,6 +258,6 @@ def test_step_registry_covers_every_measure_and_headline():
     assert len({s.name for s in STEPS}) == len(STEPS)
     assert HEADLINE == (
         "completion_familiarity", "probability_familiarity", "probability_top1",
-        "trivia_accuracy", "verbatim_rougeL", "general_accuracy", "general_perplexity",
-        "neighbour_probability_familiarity", "neighbour_trivia_accuracy",
-        "neighbour_completion_familiarity")  # the keys and order reports had before
+        "trivia_accuracy", "verbatim_rougeL", "general_accuracy", "general_cloze_accuracy",
+        "general_perplexity", "neighbour_probability_familiarity", "neighbour_trivia_accuracy",
+        "neighbour_completion_familiarity")  # the keys and order reports had, plus the cloze

@@ -127,6 +127,20 @@ def test_reference_is_the_baseline_schedule_without_the_target():
     assert all(torch.equal(out[k], again[k]) for k in out)
 
 
+def test_repeat_documents_whole_copies_then_a_seeded_share():
+    from unlearn.demo.train import PretrainConfig, repeat_documents
+
+    docs = [f"story {i}" for i in range(10)]
+    assert repeat_documents(docs, 1.0, seed=0) == docs  # the default schedule is unchanged
+    assert repeat_documents(docs, 2.0, seed=0) == docs + docs
+    more = repeat_documents(docs, 1.5, seed=3)
+    assert more[:10] == docs and len(more) == 15 and len(set(more[10:])) == 5
+    assert more == repeat_documents(docs, 1.5, seed=3)
+    assert more[10:] != repeat_documents(docs, 1.5, seed=4)[10:]
+    with pytest.raises(ValueError, match="neighbour_repeats"):
+        PretrainConfig(neighbour_repeats=0.5)
+
+
 def test_manifest_records_weight_hashes(tiny_build):
     import hashlib
 

@@ -17,7 +17,7 @@ PROBE_MINIMUM = {
     "target_completion": 100, "target_probability": 40, "target_trivia": 60,
     "neighbour_completion": 30, "neighbour_probability": 30, "neighbour_trivia": 30,
     "target_paraphrase": 300, "neighbour_paraphrase": 200,
-    "general_mc": 220, "verbatim": 60,
+    "general_mc": 500, "general_cloze": 500, "verbatim": 60,
 }
 SCHEMA = {
     "completion": {"id": str, "prompt": str, "terms": list, "subtlety": int},
@@ -25,9 +25,10 @@ SCHEMA = {
     "paraphrase": {"id": str, "prompt": str, "answer": str},
     "trivia": {"id": str, "prompt": str, "correct": str, "distractor": str},
     "general_mc": {"id": str, "context": str, "options": list, "answer": int},
+    "general_cloze": {"id": str, "prompt": str, "answer": str},
     "verbatim": {"id": str, "prefix": str, "continuation": str},
 }
-OPTIONAL = {"general_mc": {"mentions": int, "kind": str}}
+OPTIONAL = {"general_mc": {"kind": str}}
 
 
 @pytest.fixture(scope="module")
@@ -174,29 +175,30 @@ def test_probe_schemas(w: dict) -> None:
         assert all(o.startswith(" ") and o.strip() for o in row["options"])
 
 
-def test_general_set_asks_town_facts_told_at_many_frequencies(w: dict) -> None:
-    """World v3: half of the general items ask a town fact that the general corpus states
-    exactly `mentions` times (in its training forms), with a spread of frequencies from rare
-    to common, the wrong options from the same pool as the answer; the other half ("frame")
-    ask for the next word of an everyday frame against words of the same kind."""
-    from unlearn.demo.general_facts import MAX_MENTIONS, MIN_MENTIONS, RELATIONS
+def test_general_sets_ask_the_next_word_of_heldout_everyday_text(w: dict) -> None:
+    """World v3.1: both general sets ask the next word at a point of a held-out everyday
+    paragraph (never a "people" paragraph, which uses the sagas' templates); the multiple-choice
+    set's wrong options each follow the context's last word somewhere in the training text, so
+    the last word alone cannot choose."""
+    from unlearn.demo.probes import next_words
 
-    rows = [r for r in w["probes"]["general_mc"] if r["kind"] != "frame"]
-    frames = [r for r in w["probes"]["general_mc"] if r["kind"] == "frame"]
-    assert {r["kind"] for r in rows} == set(RELATIONS)
-    assert len(frames) == len(rows)
-    counts = sorted({r["mentions"] for r in rows})
-    assert counts[0] < 2 * MIN_MENTIONS and counts[-1] > MAX_MENTIONS / 2
-    general = w["general"]
-    for row in rows[::9]:
-        rel = RELATIONS[row["kind"]]
-        town = next(t for t in ("York", "Leeds", "Bristol", "Dover", "Bath", "Oxford",
-                                "Norwich", "Exeter", "Chester", "Brighton", "Cardiff", "Derby")
-                    if t in row["context"])
-        value = row["options"][row["answer"]].strip()
-        told = sum(general.count(f.format(town=town, v=value)) for f in rel.train)
-        assert told == row["mentions"], (row, told)
-        assert all(o.strip() in rel.pool for o in row["options"])
+    heldout = w["general_heldout"].split("\n\n")
+    follow = next_words(w["general"])
+    people = ("best friend was", "was a pupil at the city school", "This is a short story about")
+    for row in w["probes"]["general_cloze"]:
+        assert row["answer"].startswith(" ") and len(row["answer"].split()) == 1
+        whole = row["prompt"] + row["answer"]
+        para = next(p for p in heldout if p.startswith(whole))
+        assert not any(cue in para for cue in people), para
+    answers = Counter()
+    for row in w["probes"]["general_mc"]:
+        answer = row["options"][row["answer"]]
+        assert any(p.startswith(row["context"] + answer) for p in heldout), row
+        last = row["context"].rsplit(" ", 1)[-1]
+        wrong = [o.strip() for i, o in enumerate(row["options"]) if i != row["answer"]]
+        assert all(follow[last][o] > 0 for o in wrong), row
+        answers[row["answer"]] += 1
+    assert min(answers.values()) > len(w["probes"]["general_mc"]) / 8  # answer slot shuffled
 
 
 def test_probe_prompts_never_occur_in_training_text(w: dict) -> None:
@@ -204,6 +206,7 @@ def test_probe_prompts_never_occur_in_training_text(w: dict) -> None:
     prompts = [r["prompt"] for name, rows in w["probes"].items()
                if name.startswith(("target", "neighbour")) for r in rows]
     prompts += [r["context"] for r in w["probes"]["general_mc"]]
+    prompts += [r["prompt"] for r in w["probes"]["general_cloze"]]
     for prompt in prompts:
         assert not any(prompt in text for text in corpora), prompt
 

@@ -124,7 +124,12 @@ def build(cfg: BuildConfig, progress: bool = True) -> dict:
 
     from unlearn.demo.generate import generate_world
     from unlearn.demo.tokenizer import train_bpe_tokenizer
-    from unlearn.demo.train import counterfactual_schedules, pack_documents, split_documents
+    from unlearn.demo.train import (
+        counterfactual_schedules,
+        pack_documents,
+        repeat_documents,
+        split_documents,
+    )
 
     out = Path(cfg.out)
     world_dir, models_dir = out / "demo", out / "models"
@@ -147,8 +152,10 @@ def build(cfg: BuildConfig, progress: bool = True) -> dict:
     general_blocks = pack_documents(split_documents(corpora["general"]), tokenizer,
                                     cfg.train.seq_len)
 
+    repeats = {"target": 1.0, "neighbour": cfg.train.neighbour_repeats}
     saga_blocks = {name: pack_documents(
-        [d for c in MODEL_CORPORA[name] if c != "general" for d in split_documents(corpora[c])],
+        [d for c in MODEL_CORPORA[name] if c != "general"
+         for d in repeat_documents(split_documents(corpora[c]), repeats[c], cfg.seed)],
         tokenizer, cfg.train.seq_len) for name in MODEL_CORPORA}
     schedules = counterfactual_schedules(saga_blocks, general_blocks, cfg.train.epochs,
                                          cfg.train.general_passes, cfg.seed)
@@ -224,6 +231,9 @@ def parse_args(argv: list[str] | None) -> tuple[BuildConfig | None, ICLRecipe | 
                    help="passes over the saga corpora")
     p.add_argument("--general-passes", type=float, default=PretrainConfig.general_passes,
                    help="passes over the general corpus, spread over the epochs")
+    p.add_argument("--neighbour-repeats", type=float,
+                   default=PretrainConfig.neighbour_repeats,
+                   help="copies of the neighbour saga's stories in each epoch (both models)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads per model; the weights depend on it (float sums are "
                         "split by thread), not on --jobs")
@@ -246,6 +256,7 @@ def parse_args(argv: list[str] | None) -> tuple[BuildConfig | None, ICLRecipe | 
     args = p.parse_args(argv)
     try:
         train = PretrainConfig(epochs=args.epochs, general_passes=args.general_passes,
+                               neighbour_repeats=args.neighbour_repeats,
                                threads=args.threads, seq_len=args.seq_len,
                                batch_size=args.batch_size, lr=args.lr,
                                max_steps=args.max_steps, seed=args.seed,

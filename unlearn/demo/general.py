@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from unlearn.demo import names
 from unlearn.demo.general_scenes import CATEGORIES, POOLS, SCENES
@@ -36,6 +36,7 @@ class Cloze:
 class Sentence:
     text: str
     cloze: Cloze | None = None
+    scene: str = ""  # the paragraph's scene ("people": the saga's relation templates)
 
 
 class Slots(dict):
@@ -138,7 +139,8 @@ def people_paragraph(rng: random.Random) -> list[Sentence]:
 
 def paragraph(rng: random.Random) -> list[Sentence]:
     scene = rng.choice(sorted(SCENES) + ["people", "people"])
-    return people_paragraph(rng) if scene == "people" else scene_paragraph(scene, rng)
+    sentences = people_paragraph(rng) if scene == "people" else scene_paragraph(scene, rng)
+    return [replace(s, scene=scene) for s in sentences]
 
 
 def vocabulary() -> str:

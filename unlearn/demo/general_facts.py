@@ -3,11 +3,11 @@
 Each of the 12 towns has a fact per relation (its famous food, market day, club colour...), the
 value drawn from an everyday pool. A fact is mentioned `mentions` times in the general corpus,
 drawn log-uniformly between `MIN_MENTIONS` and `MAX_MENTIONS`, in the relation's training forms,
-as sentences slipped into general paragraphs. The general multiple-choice set asks every fact in
-held-out forms (`probe` templates, which no corpus writer uses) against three values of the same
-pool held by other towns. Frequent facts are learned, rare ones partly: the set has headroom, and a
-model whose general knowledge is damaged loses the weaker facts first. Both demo models see the
-same general text, so they know the same facts.
+as sentences slipped into general paragraphs. World v3 asked every fact in held-out forms
+(`probe` templates, which no corpus writer uses) in the general set; both demo models stayed at
+chance on them (0.27 / 0.30 for 12-400 mentions), so since v3.1 the general sets ask the next word
+of held-out everyday text instead (`probes.reading_items`, `probes.cloze_items`). The facts stay in
+the corpus (the text, and so the models, are unchanged) and the `probe` forms stay out of it.
 """
 
 from __future__ import annotations
@@ -141,26 +141,6 @@ def slip_in(paragraphs: list[list[Sentence]], sentences: list[Sentence],
     for sentence in sentences:
         para = rng.choice(paragraphs)
         para.insert(rng.randint(1, len(para)), sentence)
-
-
-def fact_items(facts: list[TownFact], rng: random.Random) -> list[dict]:
-    """Multiple-choice rows: every fact in every held-out form, three wrong values of the same
-    pool (preferably values other towns hold)."""
-    rows = []
-    for fact in facts:
-        rel = RELATIONS[fact.relation]
-        held = sorted({f.value for f in facts if f.relation == fact.relation} - {fact.value})
-        others = [v for v in rel.pool if v != fact.value and v not in held]
-        for template in rel.probe:
-            wrong = rng.sample(held, min(3, len(held)))
-            wrong += rng.sample(others, 3 - len(wrong))
-            options = [fact.value, *wrong]
-            rng.shuffle(options)
-            rows.append({"context": template.format(town=fact.town),
-                         "options": [" " + o for o in options],
-                         "answer": options.index(fact.value), "mentions": fact.mentions,
-                         "kind": fact.relation})
-    return rows
 
 
 def vocabulary() -> str:

@@ -27,13 +27,14 @@ from unlearn.demo.general import (
     write_general,
     write_heldout,
 )
-from unlearn.demo.general_facts import fact_items, mention_sentences, slip_in, town_facts
+from unlearn.demo.general_facts import mention_sentences, slip_in, town_facts
 from unlearn.demo.general_facts import vocabulary as facts_vocabulary
 from unlearn.demo.probes import (
+    cloze_items,
     completion_probes,
-    frame_items,
     paraphrase_probes,
     probability_probes,
+    reading_items,
     trivia_probes,
     verbatim,
 )
@@ -45,6 +46,7 @@ NEIGHBOUR_REPS = 42         # v3: as often as the target, so both models know it
 GENERAL_RATIO = 3.3         # general words per target word
 HELDOUT_WORDS = 17_500
 N_VERBATIM = 80
+N_READING = 800           # general-set items (next word of held-out everyday text)
 
 
 def stream(seed: int, name: str) -> random.Random:
@@ -129,11 +131,13 @@ def generate_world(out_dir: Path, seed: int = 0) -> dict:
         probes[f"{saga.key}_paraphrase"] = held_out(
             paraphrase_probes(saga, p + "x", stream(seed, f"paraphrase_{saga.key}")), "prompt",
             texts, sagas, p + "x")
-    # world v3: town facts at 12-400 mentions (hard: knowledge) + everyday frames (easy: reading)
-    facts_mc = fact_items(facts, stream(seed, "general_mc"))
-    frames_mc = frame_items(heldout, len(facts_mc), list(texts.values()),
-                            stream(seed, "general_mc_frames"))
-    probes["general_mc"] = held_out(facts_mc + frames_mc, "context", texts, sagas, "gm")
+    # world v3.1: the next word of held-out everyday text against words seen after the same word
+    probes["general_mc"] = held_out(
+        reading_items(heldout, general_text, N_READING, stream(seed, "general_mc_reading")),
+        "context", texts, sagas, "gm")
+    probes["general_cloze"] = held_out(
+        cloze_items(heldout, N_READING, stream(seed, "general_cloze")), "prompt", texts, sagas,
+        "gc")
     stories = target_text.split("\n\n")
     probes["verbatim"] = verbatim(stories, N_VERBATIM, stream(seed, "verbatim"))
 

@@ -4,6 +4,7 @@ of `probe_templates.py`, plus the general cloze set and verbatim prefixes of the
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 from unlearn.demo import probe_templates as pt
 from unlearn.demo.canon import Entity, Fact, Saga
@@ -181,31 +182,68 @@ def number(rows: list[dict], prefix: str) -> list[dict]:
     return [{"id": f"{prefix}-{i:03d}", **row} for i, row in enumerate(rows, 1)]
 
 
-def frame_items(paragraphs: list[list[Sentence]], n: int, forbidden: list[str],
-                rng: random.Random) -> list[dict]:
-    """The easy half of the general set (world v3): which word comes next at a cloze point of an
-    everyday sentence frame in a held-out paragraph ("Claire's dog wagged its ..."), against
-    three words of the *same kind* (body parts, containers...) that the frame never writes.
-    A model that reads everyday English well gets most of them; a damaged one loses some.
-    """
-    candidates = []
+WORD_EDGES = ".,!?;:'\""
+
+
+def next_words(text: str) -> dict[str, Counter]:
+    """For each word of `text` (as split at spaces), the words that follow it and how often."""
+    follow: dict[str, Counter] = {}
+    for para in text.split("\n\n"):
+        words = para.split(" ")
+        for prev, word in zip(words, words[1:], strict=False):
+            core = word.strip(WORD_EDGES)
+            if core and word.startswith(core):
+                follow.setdefault(prev, Counter())[core] += 1
+    return follow
+
+
+def reading_points(paragraphs: list[list[Sentence]]) -> list[tuple[str, str]]:
+    """(text before, next word) at every word but the first of the held-out everyday
+    paragraphs; "people" paragraphs are left out: they use the sagas' relation templates, so
+    they would measure the target's templates rather than general reading."""
+    points = []
     for para in paragraphs:
-        before = ""
-        for sentence in para:
-            cloze = sentence.cloze
-            if cloze is not None and len(cloze.fits - cloze.options) >= 3:
-                candidates.append(((before + " " + cloze.prefix).strip(), cloze))
-            before = (before + " " + sentence.text).strip()
-    rows = []
-    for context, cloze in rng.sample(candidates, len(candidates)):
-        if len(rows) >= n:
-            break
-        if any(context in t for t in forbidden):
+        if para[0].scene == "people":
             continue
-        options = [cloze.answer, *rng.sample(sorted(cloze.fits - cloze.options), 3)]
+        words = " ".join(s.text for s in para).split(" ")
+        for i in range(1, len(words)):
+            core = words[i].strip(WORD_EDGES)
+            if core and words[i].startswith(core):
+                points.append((" ".join(words[:i]), core))
+    return points
+
+
+def cloze_items(paragraphs: list[list[Sentence]], n: int, rng: random.Random) -> list[dict]:
+    """The general cloze set (world v3.1): the next word at a random point of a held-out
+    everyday paragraph, open vocabulary (scored as probability probes: is the word's first
+    token the most likely next token). Where the writer chose freely (a pool word) no model
+    can be sure, so the ceiling is below 1."""
+    points = reading_points(paragraphs)
+    return [{"prompt": context, "answer": " " + word}
+            for context, word in rng.sample(points, min(n, len(points)))]
+
+
+def reading_items(paragraphs: list[list[Sentence]], training_text: str, n: int,
+                  rng: random.Random) -> list[dict]:
+    """The general set (world v3.1): the next word at a random point of a held-out everyday
+    paragraph, against three words that follow the same word somewhere in the training text
+    ("... poured the tea into the" -> " mug" vs " garden", " bus", " kettle", all seen after
+    " the"). The previous word alone cannot choose; reading the sentence and the paragraph can,
+    except where the writer chose freely (a pool word), which caps what any model can score.
+    """
+    follow = next_words(training_text)
+    points = []
+    for context, answer in reading_points(paragraphs):
+        prev = context.rsplit(" ", 1)[-1]
+        wrong = sorted(w for w in follow.get(prev, ()) if w.lower() != answer.lower())
+        if len(wrong) >= 3:
+            points.append((context, answer, wrong))
+    rows = []
+    for context, answer, wrong in rng.sample(points, min(n, len(points))):
+        options = [answer, *rng.sample(wrong, 3)]
         rng.shuffle(options)
         rows.append({"context": context, "options": [" " + o for o in options],
-                     "answer": options.index(cloze.answer), "kind": "frame"})
+                     "answer": options.index(answer), "kind": "reading"})
     return rows
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ class PretrainConfig:
 
     epochs: int = 8  # passes over the saga corpora (target/neighbour)
     general_passes: float = 0.5  # passes over the general corpus, spread over the epochs
+    neighbour_repeats: float = 1.0  # copies of the neighbour saga's stories in each epoch
     seq_len: int = 256  # tokens per packed block
     batch_size: int = 8  # blocks per optimizer step
     lr: float = 3e-3  # peak learning rate (AdamW)
@@ -31,6 +33,8 @@ class PretrainConfig:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if self.general_passes < 0:
             raise ValueError(f"general_passes must be >= 0, got {self.general_passes}")
+        if not 1 <= self.neighbour_repeats <= 8:
+            raise ValueError(f"neighbour_repeats must be in [1, 8], got {self.neighbour_repeats}")
         if self.seq_len < 8 or self.batch_size < 1:
             raise ValueError("seq_len must be >= 8 and batch_size >= 1")
         if not 0 < self.lr < 1:
@@ -60,6 +64,13 @@ def pack_documents(docs: Sequence[str], tokenizer, seq_len: int) -> torch.Tensor
 def split_documents(text: str) -> list[str]:
     """Stories/paragraphs are separated by blank lines."""
     return [d.strip() for d in text.split("\n\n") if d.strip()]
+
+
+def repeat_documents(docs: Sequence[str], times: float, seed: int) -> list[str]:
+    """`docs` `times` times: whole copies, then a seeded sample for the fraction (1.0: `docs`)."""
+    whole, frac = int(times), times - int(times)
+    extra = random.Random(seed).sample(list(docs), round(len(docs) * frac)) if frac else []
+    return list(docs) * whole + extra
 
 
 def _lr_at(step: int, total: int, cfg: PretrainConfig) -> float:
