@@ -105,7 +105,8 @@ def test_cli_select_delete_evaluate(tiny_model_dir, small_task, tmp_path, capsys
     assert doc["n_alive"] == 38 and prompt_id not in doc["prompt_ids"]
     assert [r["action"] for r in doc["log"]][0] == "recompute"
     assert cli.main(["delete", "--state", str(state), "--ids", other]) == 2  # already gone
-    assert "not an alive" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"already deleted): {other}\n" in err and "['" not in err  # plain words, no repr
     out = tmp_path / "acc.json"
     assert cli.main(["evaluate", *common, "--methods", "erase,random,autocot,zero-shot,sisa",
                      "--shards", "2", "--sisa-epochs", "1", "--out", str(out)]) == 0

@@ -259,7 +259,9 @@ def delete(state: QKMeansState, example_ids: list[str] | str) -> DeletionRecord:
         raise ValueError("duplicate ids in one deletion request")
     missing = state.not_alive(example_ids)
     if missing:
-        raise KeyError(f"not an alive training example: {missing[:5]}")
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise KeyError(f"not an alive training example (unknown or already deleted): "
+                       f"{', '.join(missing[:5])}{more}")
     rows = np.array([state.position[i] for i in example_ids], dtype=np.int64)
     if state.n - len(rows) < state.config.k:
         raise ValueError(f"deleting would leave fewer than k={state.config.k} examples")
