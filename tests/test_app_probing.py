@@ -11,7 +11,15 @@ import pytest
 from audits.presets import KINDS, attack_presets, load_presets
 from ui.blocks import build_ui
 from ui.config import parse_config
-from ui.leaks import NEIGHBOUR, TARGET, LeakTerms, highlighted, leak_rate, split_terms
+from ui.leaks import (
+    NEIGHBOUR,
+    TARGET,
+    LeakTerms,
+    count_line,
+    highlighted,
+    leak_rate,
+    split_terms,
+)
 from ui.share import parse_share
 from ui.testing import write_tiny_demo
 
@@ -36,7 +44,11 @@ def test_leak_terms_mark_the_issue_leak(demo_terms):
     pieces = highlighted(text, spans)
     assert "".join(p for p, _ in pieces) == text  # nothing lost or doubled
     assert ("Briarvane", TARGET) in pieces and ("Orlessa", None) not in pieces
-    assert demo_terms.counts(prompt, text) == {TARGET: 2, NEIGHBOUR: 1}
+    assert demo_terms.counts(prompt, text) == {TARGET: (2, 2), NEIGHBOUR: (1, 1)}
+    again = text + " Tupkin purred."
+    assert demo_terms.counts(prompt, again) == {TARGET: (3, 2), NEIGHBOUR: (1, 1)}
+    assert count_line(demo_terms.counts(prompt, again)) == (
+        "3 target terms (2 distinct), 1 neighbour term")
     # a term the prompt named is not a leak
     assert demo_terms.target_terms("Briarvane house", " Briarvane again") == []
 

@@ -73,12 +73,12 @@ class LeakTerms:
         return list(dict.fromkeys(t for _, _, label, t in self.spans(prompt, text)
                                   if label == TARGET))
 
-    def counts(self, prompt: str, text: str) -> dict[str, int]:
-        """Number of highlighted places per label."""
-        out = {TARGET: 0, NEIGHBOUR: 0}
-        for _, _, label, _ in self.spans(prompt, text):
-            out[label] += 1
-        return out
+    def counts(self, prompt: str, text: str) -> dict[str, tuple[int, int]]:
+        """(highlighted places, distinct terms) per label."""
+        spans = self.spans(prompt, text)
+        return {label: (sum(1 for _, _, lab, _ in spans if lab == label),
+                        len({t.lower() for _, _, lab, t in spans if lab == label}))
+                for label in (TARGET, NEIGHBOUR)}
 
 
 def highlighted(text: str, spans: list[tuple[int, int, str, str]]) -> list[tuple[str, str | None]]:
@@ -95,11 +95,14 @@ def highlighted(text: str, spans: list[tuple[int, int, str, str]]) -> list[tuple
     return pieces
 
 
-def count_line(counts: dict[str, int]) -> str:
-    """"2 target terms, 1 neighbour term"."""
-    def part(n: int, what: str) -> str:
-        return f"{n} {what}{'' if n == 1 else 's'}"
-    return f"{part(counts[TARGET], TARGET)}, {part(counts[NEIGHBOUR], NEIGHBOUR)}"
+def count_line(counts: dict[str, tuple[int, int]]) -> str:
+    """"3 target terms (2 distinct), 1 neighbour term": places marked, and distinct terms
+    where a term is marked more than once."""
+    def part(label: str) -> str:
+        places, distinct = counts[label]
+        more = f" ({distinct} distinct)" if distinct != places else ""
+        return f"{places} {label}{'' if places == 1 else 's'}{more}"
+    return f"{part(TARGET)}, {part(NEIGHBOUR)}"
 
 
 def leak_rate(terms: LeakTerms, prompt: str, texts: list[str]) -> float:
