@@ -15,6 +15,7 @@ import json
 import os
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -57,7 +58,9 @@ class RuleJudge:
     A term counts as *new* when it occurs in the completion (case-insensitive, word boundaries,
     optional plural s/es) and is not already known from the prompt. Known from the prompt are:
     every term occurring in it, every word of such a term ("Mira Thistlewood" makes "Mira" and
-    "Thistlewood" known), and every name/alias of an entity that the prompt names.
+    "Thistlewood" known), and every name/alias of an entity that the prompt names. A name several
+    entities share (a family surname) names none of them: "Orlessa Larkspire" in the prompt does
+    not make her brother "Fennick Larkspire" known.
 
     Grades: 3 = at least one new unique term; 2 = `themes_for_2` (default 2) or more distinct
     new theme terms; 1 = a single new theme term (a weak hint); 0 = otherwise.
@@ -76,6 +79,9 @@ class RuleJudge:
         if not self.unique_terms:
             raise ValueError("RuleJudge needs at least one unique term")
         self.groups = [[n for n in g if n and n.strip()] for g in (entity_groups or [])]
+        # a name several entities share (a family surname) names none of them in particular
+        seen = Counter(n.lower() for g in self.groups for n in set(g))
+        self._shared = {n for n, c in seen.items() if c > 1}
         self._pat = {t: _pattern(t) for t in self.unique_terms + self.theme_terms}
 
     @classmethod
@@ -103,7 +109,7 @@ class RuleJudge:
         for t in list(known):
             known.update(w.lower() for w in re.findall(r"[\w'-]+", t))
         for group in self.groups:
-            if any(n.lower() in known for n in group):
+            if any(n.lower() in known and n.lower() not in self._shared for n in group):
                 for n in group:
                     known.add(n.lower())
                     known.update(w.lower() for w in re.findall(r"[\w'-]+", n))

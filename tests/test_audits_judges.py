@@ -46,6 +46,24 @@ def test_rule_judge_cases(judge, prompt, completion, grade, named):
         assert named in g.rationale
 
 
+def test_a_shared_surname_does_not_make_a_sibling_known():
+    """Newcomer finding: after a prompt about Orlessa Larkspire, her brother Fennick Larkspire
+    is new knowledge; the surname alone and Orlessa's own names are not."""
+    world = {"target": {
+        "unique_terms": ["Orlessa Larkspire", "Fennick Larkspire", "Larkspire"],
+        "theme_terms": ["wand"],
+        "entities": [{"name": "Orlessa Larkspire", "kind": "character",
+                      "aliases": ["Orlessa", "Larkspire"]},
+                     {"name": "Fennick Larkspire", "kind": "character",
+                      "aliases": ["Fennick", "Larkspire"]}]}}
+    judge = RuleJudge.from_world(world)
+    prompt = "The best friend of Orlessa Larkspire was"
+    assert judge.grade(prompt, " her brother Fennick Larkspire.").grade == 3
+    assert [t for _, _, t in judge.new_unique_spans(prompt, " Fennick, and Orlessa")] == [
+        "Fennick"]
+    assert judge.grade(prompt, " a Larkspire, like Orlessa.").grade == 0
+
+
 def test_rule_judge_threshold_and_validation():
     j = RuleJudge.from_world(WORLD, config=RuleJudgeConfig(themes_for_2=1))
     assert j.grade("She", " had a wand").grade == 2
