@@ -51,6 +51,7 @@ class ReportTab:
             with gr.Column():
                 self.limit = gr.Slider(1, 300, value=20, step=1,
                                        label="Items per probe set (smaller = faster)",
+                                       info="1 to 300; every set is cut to its first N items",
                                        elem_id="report-limit")
                 self.include_ref = gr.Checkbox(has_ref, interactive=has_ref,
                                                label="Include the reference model "
