@@ -130,8 +130,9 @@ class RuleJudge:
 
     def grade(self, prompt: str, completion: str) -> Grade:
         known = self.known_from_prompt(prompt)
-        new_unique = [t for t in self._found(completion, self.unique_terms)
-                      if t.lower() not in known]
+        # distinct places, longest term first: "Cassiel Sallowby" is not also "Cassiel"
+        new_unique = list(dict.fromkeys(t for _, _, t in self.new_unique_spans(prompt,
+                                                                                completion)))
         new_theme = [t for t in self._found(completion, self.theme_terms)
                      if t.lower() not in known]
         if new_unique:

@@ -52,12 +52,14 @@ def test_select_answer_delete_and_accuracy(app):
     assert chosen in view.state.prompt_ids()  # the old state object is not modified
     after = tab.evaluate(session, out[tab.view], 16)[tab.acc].value["data"]
     assert [r[0] for r in after] == [0, 0, 1, 1]  # before and after the deletion
-    with pytest.raises(gr.Error, match=f"Unknown or already deleted id: {chosen}. Click a row"):
-        tab.delete(out[tab.view], chosen)
-    with pytest.raises(gr.Error, match="Unknown or already deleted ids: nonsense, 99999"):
-        tab.delete(out[tab.view], "nonsense, 99999")
-    with pytest.raises(gr.Error, match="Select a prompt"):
-        tab.delete(None, "x")
+    # a rejected deletion warns and rewrites only the status: the tables stay as they were
+    again = tab.delete(out[tab.view], chosen)
+    assert set(again) == {tab.status}
+    assert again[tab.status].startswith(
+        f"Nothing deleted: Unknown or already deleted id: {chosen}. Click a row")
+    assert "ids: nonsense, 99999" in tab.delete(out[tab.view], "nonsense, 99999")[tab.status]
+    assert "Select a prompt" in tab.delete(None, "x")[tab.status]
+    assert "Type or click" in tab.delete(out[tab.view], " , ")[tab.status]
     assert tab.cost_chart(out[tab.view], 4)[tab.cost] is not None
 
 

@@ -100,7 +100,7 @@ def test_a_run_that_cannot_start_says_so_in_the_status(app, session):
     assert next(it)[tab.status] == "Generating..."
     update = next(it)
     assert update[tab.status].startswith("Not run: Max new tokens (512) fills")
-    assert "lower it so that prompt and new tokens fit" in update[tab.status]  # what to change
+    assert "minus the prompt's length in tokens" in update[tab.status]  # what to change
     with pytest.raises(gr.Error, match="no room for the prompt"):
         next(it)
     late = tab.stop(session)[tab.status]  # nothing to stop: the status is kept

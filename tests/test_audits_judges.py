@@ -46,6 +46,13 @@ def test_rule_judge_cases(judge, prompt, completion, grade, named):
         assert named in g.rationale
 
 
+def test_rationale_names_each_place_once(judge):
+    """A full name is not listed again as its parts (newcomer finding: the status line said
+    "Cassiel Sallowby, ..., Sallowby, Cassiel")."""
+    g = judge.grade("She", " met Mira Thistlewood and Pip, then Mira Thistlewood again.")
+    assert g.grade == 3 and g.rationale == "new unique terms: Mira Thistlewood, Pip"
+
+
 def test_a_shared_surname_does_not_make_a_sibling_known():
     """Newcomer finding: after a prompt about Orlessa Larkspire, her brother Fennick Larkspire
     is new knowledge; the surname alone and Orlessa's own names are not."""

@@ -93,7 +93,8 @@ def _no_room(context: int, new_tokens: int) -> None:
     if prompt_budget(context, new_tokens) <= 0:
         raise LimitError(f"Max new tokens ({new_tokens:,}) fills this model's whole context "
                          f"({context:,} positions) and leaves no room for the prompt: lower it "
-                         f"so that prompt and new tokens fit in {context:,}.")
+                         f"to {context:,} minus the prompt's length in tokens or less (a "
+                         f"one-line prompt leaves room for about {max(1, context - 32):,}).")
 
 
 def check_prompt_chars(text: str, context: int, new_tokens: int) -> None:

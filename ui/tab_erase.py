@@ -167,21 +167,27 @@ class EraseTab:
         return {self.ids: view.state.prompt_ids()[int(row)]}
 
     def delete(self, view: EraseView | None, ids: str):
+        """Delete the typed ids. A rejected request only warns and rewrites the status line:
+        raising would mark every output (the prompt table, the log) as failed and hide them."""
+        def rejected(message: str) -> dict:
+            gr.Warning(message)
+            return {self.status: f"Nothing deleted: {message}"}
+
         if view is None:
-            raise gr.Error("Select a prompt first.")
+            return rejected("Select a prompt first.")
         wanted = [i.strip() for i in (ids or "").split(",") if i.strip()]
         if not wanted:
-            raise gr.Error("Type or click the id of a training example to delete.")
-        view = copy.deepcopy(view)  # gr.State keeps the old one until we return the new one
+            return rejected("Type or click the id of a training example to delete.")
         unknown = view.state.not_alive(wanted)
         if unknown:
-            raise gr.Error(f"Unknown or already deleted id{'s' * (len(unknown) > 1)}: "
-                           f"{', '.join(unknown)}. Click a row of the prompt table, or type ids "
-                           f"like {view.task.train[0].id}.")
+            return rejected(f"Unknown or already deleted id{'s' * (len(unknown) > 1)}: "
+                            f"{', '.join(unknown)}. Click a row of the prompt table, or type "
+                            f"ids like {view.task.train[0].id}.")
+        view = copy.deepcopy(view)  # gr.State keeps the old one until we return the new one
         try:
             record = delete(view.state, wanted)
         except (KeyError, ValueError) as exc:
-            raise gr.Error(str(exc).strip("'\"")) from exc
+            return rejected(str(exc.args[0] if isinstance(exc, KeyError) else exc))
         verdict = ("certified: the prompt is unchanged" if record.action == "certified"
                    else "recomputed: the prompt was selected again without it")
         return {self.view: view, self.prompt: _table(prompt_rows(view), PROMPT_HEADERS),

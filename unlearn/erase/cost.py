@@ -105,5 +105,5 @@ def cost_figure(u: UnitCosts, max_queries: float = 1e7, max_deletions: float = 1
                              mode="lines", line={"color": "black"}, name="break-even"))
     fig.update_xaxes(type="log", title="deletion requests")
     fig.update_yaxes(type="log", title="queries", range=[0, np.log10(max_queries)])
-    fig.update_layout(title=f"Where in-context learning is cheaper (blue) - {u.source}")
+    fig.update_layout(title=f"Where in-context learning is cheaper (blue)<br><sup>{u.source}</sup>")
     return fig
