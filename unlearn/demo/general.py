@@ -13,29 +13,17 @@ import re
 from dataclasses import dataclass, replace
 
 from unlearn.demo import names
-from unlearn.demo.general_scenes import CATEGORIES, POOLS, SCENES
+from unlearn.demo.general_scenes import POOLS, SCENES
 from unlearn.demo.registers import saga_relations
 from unlearn.demo.templates import PRONOUNS, ROLE_WORDS, article, render
 
-CLOZE = re.compile(r"<<([^@>]+)@([\w+]+)>>")
-WORD_CATEGORY: dict[str, str] = {w: c for c, words in CATEGORIES.items() for w in words}
+CHOICE = re.compile(r"<<([^>]+)>>")
 EVERYONE: tuple[str, ...] = names.FEMALE + names.MALE
-
-
-@dataclass(frozen=True)
-class Cloze:
-    """A cloze point of a sentence: the text before it, the word written and the words that fit."""
-
-    prefix: str
-    answer: str
-    fits: frozenset[str]  # every word of the slot's categories
-    options: frozenset[str] = frozenset()  # the words this sentence frame ever writes
 
 
 @dataclass(frozen=True)
 class Sentence:
     text: str
-    cloze: Cloze | None = None
     scene: str = ""  # the paragraph's scene ("people": the saga's relation templates)
 
 
@@ -73,17 +61,13 @@ class Slots(dict):
 
 
 def fill(template: str, slots: Slots, rng: random.Random) -> Sentence:
-    """Render a scene template; resolve its cloze slot, if any."""
+    """Render a scene template and write one word of its ``<<a|b>>`` choice, if any."""
     text = render(template, slots)
-    match = CLOZE.search(text)
+    match = CHOICE.search(text)
     if not match:
         return Sentence(text)
-    options = match.group(1).split("|")
-    answer = rng.choice(options)
-    fits = frozenset(options).union(*(CATEGORIES[c] for c in match.group(2).split("+")))
-    prefix = text[: match.start()].rstrip()
-    written = text[: match.start()] + answer + text[match.end():]
-    return Sentence(written, Cloze(prefix, answer, fits, frozenset(options)))
+    word = rng.choice(match.group(1).split("|"))
+    return Sentence(text[: match.start()] + word + text[match.end():])
 
 
 def scene_paragraph(scene: str, rng: random.Random) -> list[Sentence]:

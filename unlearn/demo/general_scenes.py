@@ -2,9 +2,8 @@
 
 Slots: ``{A} {B} {C}`` first names (``{A_full}`` with the surname ``{F}``), pronouns of A
 (``{he} {his} {him} {He} {His}``) and of B (``{bhe} {bhis} {bhim}``), and pool words named in
-`POOLS` (a trailing digit draws a second value: ``{food2}``). ``<<cup|mug@container>>`` marks a
-cloze slot: one option is written; no word of its category (or of categories added with
-``+place``) can be a distractor.
+`POOLS` (a trailing digit draws a second value: ``{food2}``). ``<<cup|mug>>`` writes one of its
+words, drawn when the sentence is written.
 """
 
 from __future__ import annotations
@@ -53,39 +52,19 @@ POOLS: dict[str, tuple[str, ...]] = {
     ),
 }
 
-# Cloze categories: a distractor is drawn from a category other than the answer's.
-CATEGORIES: dict[str, tuple[str, ...]] = {
-    "container": ("cup", "mug", "glass", "bowl", "jug", "bottle"),
-    "vehicle": ("bus", "train", "car", "bike", "boat", "taxi"),
-    "clothes": ("coat", "scarf", "hat", "gloves", "boots", "shoes", "jumper"),
-    "food": ("bread", "cheese", "cake", "apples", "soup", "rice", "eggs", "cereal", "porridge"),
-    "place": ("library", "station", "park", "bank", "river", "beach", "garden", "kitchen"),
-    "animal": ("horse", "cow", "sheep", "duck", "goat", "pig"),
-    "furniture": ("chair", "table", "bed", "sofa", "shelf", "desk", "board", "mirror"),
-    "body": ("hand", "tail", "teeth", "hair", "nose", "knee", "ankle"),
-    "weather": ("rain", "snow", "fog", "sleet"),
-    "tool": ("hammer", "key", "pen", "pencil", "ruler", "knife", "spade", "compass"),
-    "appliance": ("fridge", "oven", "sink", "kettle", "lamp", "cupboard"),
-    "paper": ("letter", "newspaper", "book", "novel", "map", "notebook", "paper"),
-    "nature": ("stone", "shell", "leaf", "feather"),
-    "toy": ("ball", "stick", "kite"),
-    "sky": ("moon", "stars"),
-    "jewel": ("ring", "necklace", "bracelet"),
-}
-
 S = dict[str, tuple[str, ...]]
 SCENES: dict[str, S] = {
     "shopping": {
         "open": ("On {day} morning, {A} walked to the {shop} in {town}.",
                  "{A_full} needed some {food} and {food2}, so {he} went to the shops after work.",
                  "It was {weather} on {day}, and {A} took a bag to the market in {town}."),
-        "mid": ("At the {shop}, {A} bought a loaf of <<bread@food>> and some {food}.",
+        "mid": ("At the {shop}, {A} bought a loaf of <<bread>> and some {food}.",
                 "{A} paid for the {food} with a ten pound note and got {number} coins back.",
                 "The woman behind the counter asked {A} if {he} wanted a bag for the {food}.",
                 "{A} met {B} by the fruit stall, and they talked about the weather in {town}.",
                 "The {shop} was busy because it was {day} and everyone was out.",
                 "{A} checked the shopping list: {food}, {food2} and some {drink}.",
-                "{A} carried the bags home and put the milk in the <<fridge@appliance+container>> "
+                "{A} carried the bags home and put the milk in the <<fridge>> "
                 "next to the {food}.",
                 "The price of {food} had gone up again, {A} said to {B}.",
                 "{A} forgot to buy {food2} and had to go back to the {shop}.",
@@ -98,20 +77,20 @@ SCENES: dict[str, S] = {
         "open": ("{A} wanted to cook something nice for {B} on {day} evening.",
                  "In the kitchen, {A_full} put on an apron and washed {his} hands.",
                  "It was {B}'s birthday, so {A} planned a big {dish} for dinner."),
-        "mid": ("{A} chopped the {vegetable} with a sharp <<knife@tool>> and put them in a pan.",
-                "{A} poured the milk into {his} <<cup|mug|glass@container>> while {B} set the "
+        "mid": ("{A} chopped the {vegetable} with a sharp <<knife>> and put them in a pan.",
+                "{A} poured the milk into {his} <<cup|mug|glass>> while {B} set the "
                 "table.",
-                "{A} turned on the <<oven@appliance>> and baked a {fruit} cake for {B}.",
+                "{A} turned on the <<oven>> and baked a {fruit} cake for {B}.",
                 "The {dish} smelled of {vegetable} and pepper.",
                 "{B} stirred the pot of {dish} and added a pinch of salt.",
-                "{A} washed the dirty dishes in the <<sink@appliance+place>> after the meal "
+                "{A} washed the dirty dishes in the <<sink>> after the meal "
                 "with {B}.",
                 "For dessert there was {fruit} pie with cream and {drink}.",
-                "{A} boiled some water in the <<kettle@appliance+container>> and made {drink} "
+                "{A} boiled some water in the <<kettle>> and made {drink} "
                 "for {B}.",
                 "The recipe for the {dish} came from {A}'s {relative}, who lived in {town}.",
                 "{B} said it was the best {dish} {bhe} had ever eaten.",
-                "{A} cut a slice of <<cake|bread@food>> for {B} and one for {him}self.",
+                "{A} cut a slice of <<cake|bread>> for {B} and one for {him}self.",
                 "A little smoke came from the pan, and {A} opened the window."),
         "close": ("After dinner, {A} and {B} sat by the window and talked until late.",
                   "{B} washed up, and {A} put the rest of the {dish} in the fridge."),
@@ -120,17 +99,17 @@ SCENES: dict[str, S] = {
         "open": ("{A_full} worked as a {job} in {town}.",
                  "On {day}, {A} got up at {hour} o'clock and went to work at the {shop}.",
                  "{A} had been a {job} for {number} years."),
-        "mid": ("To get to work on time, {A} caught the <<bus|train@vehicle>> at the end of "
+        "mid": ("To get to work on time, {A} caught the <<bus|train>> at the end of "
                 "{his} street in {town}.",
-                "{A} sat down at {his} <<desk@furniture>> and read the letters from {day}.",
+                "{A} sat down at {his} <<desk>> and read the letters from {day}.",
                 "{A}'s boss, {B_full}, asked for the report by {day}.",
                 "The office was quiet, and {A} could hear the rain on the windows.",
                 "At lunch, {A} ate a {food} sandwich in the park with {B}.",
-                "{A} wrote the numbers down with a blue <<pen|pencil@tool>> and checked them "
+                "{A} wrote the numbers down with a blue <<pen|pencil>> and checked them "
                 "with {B}.",
                 "The phone rang all morning, and {A} answered every call from {town}.",
                 "{B} brought {A} a cup of {drink} and a biscuit at {hour} o'clock.",
-                "Before going home, {A} switched off the <<lamp@appliance>> on {his} desk.",
+                "Before going home, {A} switched off the <<lamp>> on {his} desk.",
                 "The meeting with {B} lasted {number} hours and nobody agreed on anything.",
                 "{A} liked being a {job}, but the pay was not very good."),
         "close": ("At {hour} o'clock, {A} locked the office and walked home.",
@@ -140,18 +119,18 @@ SCENES: dict[str, S] = {
         "open": ("{A} and {B} went on a trip to {town} in {month}.",
                  "{A_full} packed a small bag for a weekend in {town}.",
                  "In {month}, {A} took {his} {relative} on holiday to {town}."),
-        "mid": ("The train left the <<station@place>> at {hour} o'clock and {A} found a seat "
+        "mid": ("The train left the <<station>> at {hour} o'clock and {A} found a seat "
                 "by the window.",
-                "{A} looked at the <<map@paper>> to find the way to the hotel in {town}.",
-                "From the station, {A} and {B} took a <<taxi|bus@vehicle>> to the hotel.",
+                "{A} looked at the <<map>> to find the way to the hotel in {town}.",
+                "From the station, {A} and {B} took a <<taxi|bus>> to the hotel.",
                 "In {town}, {A} visited the old castle and the museum with {B}.",
                 "{B} took photos of the river and the bridges of {town}.",
                 "The hotel room was small but clean, with a view of the {colour} roofs.",
                 "{A} bought a postcard and sent it to {his} {relative} in {town2}.",
                 "On the second day it was {weather}, so they stayed in a cafe and drank {drink}.",
-                "{A} used an old <<compass@tool+paper>> to find the path across the hills "
+                "{A} used an old <<compass>> to find the path across the hills "
                 "near {town}.",
-                "{B} picked up a smooth <<stone|shell@nature>> from the beach near {town}.",
+                "{B} picked up a smooth <<stone|shell>> from the beach near {town}.",
                 "They had {dish} for dinner in a small place near the harbour of {town}."),
         "close": ("On {day}, they took the train home to {town2}, tired but happy.",
                   "It was the best trip {A} had made since {month}."),
@@ -162,13 +141,13 @@ SCENES: dict[str, S] = {
                  "{A_full} and {B} were in the same class at the city school in {town}."),
         "mid": ("{A} was in {house} at the city school, like {his} friend {B}.",
                 "The first lesson on {day} was {subject} with {teacher}.",
-                "{teacher} wrote the sums on the <<board@furniture>> and {A} copied them.",
-                "{A} opened {his} <<book|notebook@paper>> and started to read about {subject}.",
+                "{teacher} wrote the sums on the <<board>> and {A} copied them.",
+                "{A} opened {his} <<book|notebook>> and started to read about {subject}.",
                 "At break, {A} and {B} played football in the playground of the city school.",
                 "{A} forgot {his} {subject} homework and {teacher} was not pleased.",
                 "The children of {house} won the spelling prize at the city school.",
                 "In the afternoon, {A} painted a {colour} bird for {teacher}.",
-                "{B} lent {A} a <<pencil|ruler|pen@tool>> because {he} had lost {his} own.",
+                "{B} lent {A} a <<pencil|ruler|pen>> because {he} had lost {his} own.",
                 "{A} ate {his} lunch of {food} and {fruit} in the school hall.",
                 "The bell of the city school rang at {hour} o'clock and everyone ran out.",
                 "{A}'s best subject was {subject}, and {B} was good at {subject2}."),
@@ -179,16 +158,16 @@ SCENES: dict[str, S] = {
         "open": ("{A_full} had a {petkind} called {petname}.",
                  "Every morning, {A} took {petname} for a walk in the park in {town}.",
                  "{A} and {B} went to the pet shop in {town} on {day}."),
-        "mid": ("{A}'s dog wagged its <<tail@body>> when {he} came home from {town}.",
-                "{A} threw a <<stick|ball@toy+nature>> and {petname} ran after it across the "
+        "mid": ("{A}'s dog wagged its <<tail>> when {he} came home from {town}.",
+                "{A} threw a <<stick|ball>> and {petname} ran after it across the "
                 "grass.",
                 "{A} filled the bowl with water and gave {petname} some food.",
                 "The vet in {town} said that {petname} was a very healthy {petkind}.",
-                "{B}'s cat slept all afternoon on the <<sofa|bed@furniture>> in the sun.",
+                "{B}'s cat slept all afternoon on the <<sofa|bed>> in the sun.",
                 "A little bird sang in the tree by {A}'s kitchen window.",
                 "{petname} hid under the bed when it thundered over {town}.",
                 "{A} brushed {petname} and cleaned its ears on {day}.",
-                "In a field near {town}, {B} rode a brown <<horse@animal>> called {petname2}.",
+                "In a field near {town}, {B} rode a brown <<horse>> called {petname2}.",
                 "A fox ran across the garden at night, and {A} saw it from the window.",
                 "{B}'s rabbit ate the {vegetable} in the garden."),
         "close": ("In the evening, {petname} fell asleep at {A}'s feet.",
@@ -197,10 +176,10 @@ SCENES: dict[str, S] = {
     "weather": {
         "open": ("It was a {weather} {day} in {town}, and {A} looked out of the window.",
                  "In {month}, the weather in {town} was {weather} and {weather2}."),
-        "mid": ("It started to snow, so {A} put on {his} warm <<coat|scarf|gloves|hat@clothes>> "
+        "mid": ("It started to snow, so {A} put on {his} warm <<coat|scarf|gloves|hat>> "
                 "before going out with {B}.",
                 "The wind blew the leaves across the garden of {A}'s house in {town}.",
-                "{A} took {his} umbrella because the forecast said <<rain@weather>> for {day}.",
+                "{A} took {his} umbrella because the forecast said <<rain>> for {day}.",
                 "By the afternoon the sun came out and the streets of {town} were dry.",
                 "There was ice on the road, and {B} drove very slowly to {town}.",
                 "Thick fog covered the hills, and the lights of {town} shone faintly.",
@@ -208,7 +187,7 @@ SCENES: dict[str, S] = {
                 "Smoke rose from the chimneys of the houses on {A}'s street.",
                 "At night the wind stopped, and there was silence in the streets of {town}.",
                 "{B} said the summer in {town} had been the hottest for {number} years.",
-                "At night, {A} looked up at the bright <<moon|stars@sky>> above {town}."),
+                "At night, {A} looked up at the bright <<moon|stars>> above {town}."),
         "close": ("The weather in {town} changed every hour, as it always did in {month}.",
                   "{A} hoped that {day} would be warmer."),
     },
@@ -216,12 +195,12 @@ SCENES: dict[str, S] = {
         "open": ("On {day}, {A} played football for the {town} team.",
                  "{A_full} and {B} went to watch a football match in {town}."),
         "mid": ("{A} played {position} for the team, and {B} played {position2}.",
-                "{A} kicked the <<ball@toy+nature>> hard into the top corner of the net.",
-                "The keeper caught the <<ball@toy+nature>> and threw it to {B}.",
+                "{A} kicked the <<ball>> hard into the top corner of the net.",
+                "The keeper caught the <<ball>> and threw it to {B}.",
                 "The crowd cheered when {B} scored in the last minute against {town}.",
                 "{A} wore the {colour} shirt of {his} football team with pride.",
                 "At half time, the coach of the {town} team gave the players water.",
-                "{A} hurt {his} <<knee|ankle@body>> and had to sit on the bench.",
+                "{A} hurt {his} <<knee|ankle>> and had to sit on the bench.",
                 "It rained during the match, and the pitch in {town} turned to mud.",
                 "{A}'s team won by {number} goals to one.",
                 "Tennis was {B}'s favourite sport, but {bhe} also liked football.",
@@ -234,12 +213,12 @@ SCENES: dict[str, S] = {
                  "The whole family came to {A_full}'s house for Sunday lunch."),
         "mid": ("{A}'s {relative} made tea and cut a big slice of {fruit} cake.",
                 "{B} showed everyone the photos from the holiday in {town}.",
-                "{A}'s grandmother wore the gold <<ring@jewel>> she had been given in {town}.",
+                "{A}'s grandmother wore the gold <<ring>> she had been given in {town}.",
                 "The children played {game} in the garden while {B} talked to the adults.",
-                "{A} fixed {his} hair in the <<mirror@furniture>> before {B} arrived.",
+                "{A} fixed {his} hair in the <<mirror>> before {B} arrived.",
                 "{A}'s {relative} told stories about growing up in {town}.",
-                "The baby was tired, so {B} put her to <<bed@furniture>> after the {dish}.",
-                "{A} unlocked the front door with {his} <<key@tool>> and called hello to {B}.",
+                "The baby was tired, so {B} put her to <<bed>> after the {dish}.",
+                "{A} unlocked the front door with {his} <<key>> and called hello to {B}.",
                 "In the house of {A}'s {relative} there was a lamp on every table.",
                 "Everyone laughed when {B} told the story about the {petkind}.",
                 "{A}'s cousin {C} had just moved to {town2} for a new job."),
@@ -254,7 +233,7 @@ SCENES: dict[str, S] = {
                 "{A} joined the club after {his} friend {B} asked {him}.",
                 "At the club, they talked about books, music and the news from {town}.",
                 "The club was quiet on {day} because of the {weather} weather.",
-                "{A} read the first chapter of a new <<book|novel@paper>> for the {clubkind} "
+                "{A} read the first chapter of a new <<book|novel>> for the {clubkind} "
                 "club.",
                 "{C} made {drink} for everyone at the club."),
         "close": ("The club ended at {hour} o'clock, and {A} walked home in the dark.",
@@ -263,10 +242,10 @@ SCENES: dict[str, S] = {
     "morning": {
         "open": ("{A} woke up at {hour} o'clock on {day}.",
                  "{A_full} got up early because {B} was coming from {town}."),
-        "mid": ("{A} brushed {his} <<teeth@body>> and washed {his} face before {B} woke up.",
-                "For breakfast, {A} ate a bowl of <<cereal|porridge@food>> and drank some "
+        "mid": ("{A} brushed {his} <<teeth>> and washed {his} face before {B} woke up.",
+                "For breakfast, {A} ate a bowl of <<cereal|porridge>> and drank some "
                 "{drink}.",
-                "{A} read the morning <<newspaper|paper@paper>> at the kitchen table in {town}.",
+                "{A} read the morning <<newspaper|paper>> at the kitchen table in {town}.",
                 "{B} turned on the radio to hear the news about {town}.",
                 "The light of the sun came in through the {colour} curtains.",
                 "{A} could not sleep because the {petkind} next door was noisy.",
@@ -277,8 +256,8 @@ SCENES: dict[str, S] = {
     "garden": {
         "open": ("On {day}, {A} worked in the garden all afternoon.",
                  "{A_full} had a small garden behind the house in {town}."),
-        "mid": ("{A} planted {vegetable} in the <<garden@place>> behind the house in {town}.",
-                "{A} dug the soil with a <<spade@tool>> while {B} watered the flowers.",
+        "mid": ("{A} planted {vegetable} in the <<garden>> behind the house in {town}.",
+                "{A} dug the soil with a <<spade>> while {B} watered the flowers.",
                 "The {fruit} tree in {A}'s garden was full of fruit in {month}.",
                 "{B} cut the grass and put the leaves in a big pile.",
                 "A robin sat on the fence and watched {A} work.",

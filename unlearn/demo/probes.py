@@ -1,5 +1,6 @@
 """Probe sets (schemas in docs/CONTRACTS.md), built from the canon with the HELD-OUT templates
-of `probe_templates.py`, plus the general cloze set and verbatim prefixes of the target text."""
+of `probe_templates.py`, plus the two general sets (the next word of held-out everyday text) and
+verbatim prefixes of the target text."""
 
 from __future__ import annotations
 
