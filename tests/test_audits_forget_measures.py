@@ -16,6 +16,7 @@ from audits.forget_measures import (
     knowledge_gap_closed,
     mia_scores,
     min_k_score,
+    paired_sign_test,
     privleak,
     truth_ratio_of,
     truth_ratios,
@@ -109,3 +110,16 @@ def test_mia_detects_text_the_model_was_trained_on(tiny_model):
     assert trained.n_members == 4 and len(trained.members["min_k"]) == 4
     before = mia_scores(model, tok, members, nonmembers)
     assert before.auc["loss"] < trained.auc["loss"]
+
+
+def test_paired_sign_test_is_the_exact_two_sided_binomial():
+    """Exact McNemar on hand-counted cases: only discordant items count, p = 2 * P(X <= min)."""
+    right = [True] * 5 + [False] * 5
+    assert paired_sign_test(right, right) == (0, 0, 1.0)  # no discordant item
+    first = [True] * 5 + [True, False]
+    second = [False] * 5 + [True, True]  # 5 only first, 1 only second, 1 both
+    assert paired_sign_test(first, second) == (5, 1, pytest.approx(2 * (1 + 6) / 2 ** 6))
+    assert paired_sign_test([True] * 5, [False] * 5) == (5, 0, pytest.approx(2 / 2 ** 5))
+    assert paired_sign_test([True, False], [False, True])[2] == 1.0  # capped at 1
+    with pytest.raises(ValueError, match="same items"):
+        paired_sign_test([True], [True, False])
